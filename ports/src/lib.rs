@@ -33,7 +33,7 @@ pub use publish::{EventPublisher, PublishError};
 pub use queue::*;
 pub use rejection::*;
 pub use store::*;
-pub use time::{Duration, Timestamp};
+pub use time::{Duration, MAX_WINDOW_SECS, MIN_WINDOW_SECS, Timestamp};
 
 /// Re-exported so users name one `Decimal` type.
 pub use rust_decimal::Decimal;
