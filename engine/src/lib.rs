@@ -44,6 +44,8 @@ mod due;
 mod emit;
 mod lifecycle;
 mod settle;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use apply::{ApplyError, apply, create_from, replay};
 pub use bidding::min_bid_for;
