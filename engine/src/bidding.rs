@@ -45,7 +45,7 @@ pub(crate) fn place_bid(
     lot: &Lot,
     bid: &PlaceBid,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     let bidder = &bid.bidder;
     if !bidder.roles.contains(Roles::BIDDER) {
@@ -57,7 +57,7 @@ pub(crate) fn place_bid(
     if bid.currency.is_some_and(|c| c.as_str() != currency.code()) {
         return Err(Rejection::CurrencyMismatch);
     }
-    if bid.amount <= hammerfall_ports::Decimal::ZERO {
+    if bid.amount.is_sign_negative() || bid.amount.is_zero() {
         return Err(Rejection::InvalidAmount {
             reason: AmountProblem::NotPositive,
         });
@@ -65,7 +65,12 @@ pub(crate) fn place_bid(
     let amount = Money::new(bid.amount, currency)
         .map_err(|e| Rejection::InvalidAmount { reason: e.into() })?;
     let me = &bidder.participant_id;
-    let min_bid = min_bid_for(lot, me).unwrap_or(terms.starting_price);
+    // One id comparison serves both the minimum and the proxy case.
+    let raising = state.leader.as_ref().is_some_and(|l| &l.bidder_id == me);
+    let min_bid = match &state.leader {
+        Some(l) if raising => l.maximum.plus(Money::smallest_unit(currency)),
+        _ => lot.min_next_bid().unwrap_or(terms.starting_price),
+    };
     if amount < min_bid {
         return Err(Rejection::BidTooLow { min_bid });
     }
@@ -73,7 +78,7 @@ pub(crate) fn place_bid(
     // Proxy resolution (SPEC §2.2). `outbid` is who loses (or never gets) the lead.
     let (leader, leader_max, mut price, outbid) = match &state.leader {
         None => (me, amount, terms.starting_price, None),
-        Some(l) if &l.bidder_id == me => (
+        Some(_) if raising => (
             me,
             amount,
             state.current_price.unwrap_or(terms.starting_price),
@@ -135,7 +140,7 @@ pub(crate) fn buy_now(
     lot: &Lot,
     buyer: &Actor,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     if !buyer.roles.contains(Roles::BIDDER) {
         return Err(Rejection::Forbidden);

@@ -13,6 +13,12 @@ use std::sync::Arc;
 
 type Invalid = InvalidRequest;
 
+/// 9999-12-31T23:59:59.999999999Z, the last instant RFC 3339 can write.
+const LATEST_INSTANT: Timestamp = match Timestamp::from_timestamp(253_402_300_799, 999_999_999) {
+    Some(t) => t,
+    None => panic!("in range"),
+};
+
 /// Decides a lot's creation at `now`: `LotCreated` (sequence 1), then
 /// `LotOpened` when it starts at once (a start in the past means now).
 pub fn create(cmd: &CreateLot, now: Timestamp) -> Result<Events, Rejection> {
@@ -21,7 +27,8 @@ pub fn create(cmd: &CreateLot, now: Timestamp) -> Result<Events, Rejection> {
     }
     let terms = validate(cmd, now)?;
     let opens_now = terms.starts_at <= now;
-    let mut out = Emitter::after(0);
+    let mut events = Events::new();
+    let mut out = Emitter::into(0, &mut events);
     out.push(
         now,
         Event::LotCreated(LotCreated {
@@ -31,7 +38,7 @@ pub fn create(cmd: &CreateLot, now: Timestamp) -> Result<Events, Rejection> {
     if opens_now {
         out.push(now, Event::LotOpened {});
     }
-    Ok(out.events)
+    Ok(events)
 }
 
 fn validate(cmd: &CreateLot, now: Timestamp) -> Result<LotTerms, Invalid> {
@@ -42,6 +49,13 @@ fn validate(cmd: &CreateLot, now: Timestamp) -> Result<LotTerms, Invalid> {
             "title",
             format!("must be 1–{MAX_TITLE_CHARS} characters, not blank"),
         ));
+    }
+    // RFC 3339 (SPEC §1) stops at year 9999; a later instant would make a
+    // close's `due_by` or a hold's expiry overflow the time type and panic.
+    for (field, at) in [("startsAt", cmd.starts_at), ("endsAt", cmd.ends_at)] {
+        if at.is_some_and(|t| t > LATEST_INSTANT) {
+            return Err(Invalid::invalid(field, "must be before the year 10000"));
+        }
     }
     let starts_at = cmd.starts_at.map_or(now, |s| s.max(now));
     if let Some(end) = cmd.ends_at

@@ -24,17 +24,27 @@ pub struct Verdict {
 /// Judges `command` against `lot` at `now`. Never panics, never reads a
 /// clock, never allocates for an ordinary bid.
 pub fn judge(lot: &Lot, command: &Command, now: Timestamp) -> Verdict {
-    let mut out = Emitter::after(lot.sequence);
-    let outcome = if next_due(lot).is_some_and(|t| t <= now) {
+    let mut events = Events::new();
+    let outcome = judge_into(lot, command, now, &mut events);
+    Verdict { events, outcome }
+}
+
+/// [`judge`] writing the events into `events` (cleared first), for callers
+/// that reuse one buffer across commands (the sequencer's hot loop).
+pub fn judge_into(
+    lot: &Lot,
+    command: &Command,
+    now: Timestamp,
+    events: &mut Events,
+) -> Result<(), Rejection> {
+    events.clear();
+    let mut out = Emitter::into(lot.sequence, events);
+    if next_due(lot).is_some_and(|t| t <= now) {
         let mut working = lot.clone();
         advance_into(&mut working, now, &mut out);
         rule(&working, command, now, &mut out)
     } else {
         rule(lot, command, now, &mut out)
-    };
-    Verdict {
-        events: out.events,
-        outcome,
     }
 }
 
@@ -46,7 +56,12 @@ pub fn decide(lot: &Lot, command: &Command, now: Timestamp) -> Result<Events, Re
     verdict.outcome.map(|()| verdict.events)
 }
 
-fn rule(lot: &Lot, command: &Command, now: Timestamp, out: &mut Emitter) -> Result<(), Rejection> {
+fn rule(
+    lot: &Lot,
+    command: &Command,
+    now: Timestamp,
+    out: &mut Emitter<'_>,
+) -> Result<(), Rejection> {
     let first = out.events.len();
     let result = match command {
         Command::CreateLot(_) => Err(InvalidRequest::LotExists.into()),

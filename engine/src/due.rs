@@ -61,7 +61,7 @@ fn next_step(lot: &Lot, now: Timestamp) -> Option<Step> {
 
 /// Applies every transition due at or before `now` to `lot`, emitting their
 /// events (each at the moment it was due) into `out`.
-pub(crate) fn advance_into(lot: &mut Lot, now: Timestamp, out: &mut Emitter) {
+pub(crate) fn advance_into(lot: &mut Lot, now: Timestamp, out: &mut Emitter<'_>) {
     while let Some((at, events)) = next_step(lot, now) {
         let first = out.events.len();
         for event in events {
@@ -79,10 +79,11 @@ pub(crate) fn advance_into(lot: &mut Lot, now: Timestamp, out: &mut Emitter) {
 /// The events of every transition due at or before `now`, without a
 /// command: what a timer's `Advance` records.
 pub fn advance(lot: &Lot, now: Timestamp) -> hammerfall_ports::Events {
-    let mut out = Emitter::after(lot.sequence);
+    let mut events = hammerfall_ports::Events::new();
+    let mut out = Emitter::into(lot.sequence, &mut events);
     if next_due(lot).is_some_and(|t| t <= now) {
         let mut working = lot.clone();
         advance_into(&mut working, now, &mut out);
     }
-    out.events
+    events
 }

@@ -2,21 +2,23 @@
 
 use hammerfall_ports::{Event, Events, SequencedEvent, Timestamp};
 
-/// Collects a decision's events, giving each the lot's next sequence.
-pub(crate) struct Emitter {
+/// Collects a decision's events into a buffer, giving each the lot's next
+/// sequence.
+pub(crate) struct Emitter<'a> {
     next: u64,
-    pub(crate) events: Events,
+    pub(crate) events: &'a mut Events,
 }
 
-impl Emitter {
+impl<'a> Emitter<'a> {
     /// Numbering continues after `sequence` (the lot's current one).
-    pub(crate) fn after(sequence: u64) -> Self {
+    pub(crate) fn into(sequence: u64, events: &'a mut Events) -> Self {
         Self {
             next: sequence + 1,
-            events: Events::new(),
+            events,
         }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, occurred_at: Timestamp, event: Event) {
         self.events.push(SequencedEvent {
             sequence: self.next,

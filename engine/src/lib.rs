@@ -50,5 +50,5 @@ pub mod testkit;
 pub use apply::{ApplyError, apply, create_from, replay};
 pub use bidding::min_bid_for;
 pub use create::create;
-pub use decide::{Verdict, decide, judge};
+pub use decide::{Verdict, decide, judge, judge_into};
 pub use due::{advance, next_due};

@@ -15,7 +15,7 @@ pub(crate) fn cancel_lot(
     lot: &Lot,
     by: &Actor,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     let is_seller = &by.participant_id == lot.seller_id();
     if !by.is_admin() && !is_seller {
@@ -52,7 +52,7 @@ pub(crate) fn reserve(
     buyer: &Actor,
     reservation_id: &ReservationId,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     if !buyer.roles.contains(Roles::BIDDER) {
         return Err(Rejection::Forbidden);
@@ -107,7 +107,7 @@ pub(crate) fn complete_reservation(
     by: &Actor,
     id: &ReservationId,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     let reservation = party_to(lot, id, by)?;
     match reservation.status {
@@ -145,7 +145,7 @@ pub(crate) fn cancel_reservation(
     by: &Actor,
     id: &ReservationId,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     let reservation = party_to(lot, id, by)?;
     if reservation.status != ReservationStatus::Active {
@@ -168,7 +168,7 @@ pub(crate) fn record_payment(
     lot: &Lot,
     by: &Actor,
     now: Timestamp,
-    out: &mut Emitter,
+    out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
     let settlement = lot
         .settlement

@@ -66,6 +66,7 @@ impl LotStatus {
     }
 
     /// Closed or cancelled: nothing more happens to the lot but its settlement.
+    #[inline]
     pub fn is_final(self) -> bool {
         matches!(self, LotStatus::Closed | LotStatus::Cancelled)
     }
@@ -130,15 +131,11 @@ impl IncrementTable {
     /// `inc(p)`: the step of the tier with the largest `from` ≤ `price`. Below
     /// the first tier (only possible with the default table, which starts at
     /// 0.01) the first tier's step applies.
+    #[inline]
     pub fn increment_at(&self, price: Money) -> Money {
-        let mut step = self.0[0].step;
-        for tier in self.0.iter() {
-            if tier.from > price {
-                break;
-            }
-            step = tier.step;
-        }
-        step
+        // Binary search: tiers are sorted by `from` (validated at creation).
+        let above = self.0.partition_point(|tier| tier.from <= price);
+        self.0[above.saturating_sub(1)].step
     }
 }
 
@@ -471,11 +468,13 @@ pub struct Lot {
 
 impl Lot {
     /// The lot's seller.
+    #[inline]
     pub fn seller_id(&self) -> &ParticipantId {
         &self.terms.seller_id
     }
 
     /// The lot's currency.
+    #[inline]
     pub fn currency(&self) -> Currency {
         self.terms.currency
     }
@@ -489,6 +488,7 @@ impl Lot {
     }
 
     /// English terms and state, if an English auction.
+    #[inline]
     pub fn english(&self) -> Option<(&EnglishTerms, &EnglishState)> {
         match (&self.terms.format, &self.state) {
             (FormatTerms::English(t), FormatState::English(s)) => Some((t, s)),
@@ -506,6 +506,7 @@ impl Lot {
 
     /// `reserve_met` (SPEC §2): true with no reserve (and for fixed price);
     /// else the leader's maximum ≥ reserve, false with no leader.
+    #[inline]
     pub fn reserve_met(&self) -> bool {
         match self.english() {
             Some((terms, state)) => match terms.reserve_price {
@@ -518,6 +519,7 @@ impl Lot {
 
     /// `min_next_bid` (SPEC §2): the starting price with no leader, else
     /// `current_price + inc(current_price)`. None for fixed price.
+    #[inline]
     pub fn min_next_bid(&self) -> Option<Money> {
         let (terms, state) = self.english()?;
         Some(match state.current_price {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 /// The largest amount accepted anywhere: 1,000,000,000,000 currency units.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+const MAX_WHOLE_UNITS: i64 = 1_000_000_000_000;
 
 /// Why a currency code was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,7 +81,8 @@ macro_rules! currencies {
             pub const ALL: &'static [Currency] = &[$(Currency::$code,)*];
 
             /// Digits after the decimal point (USD 2, JPY 0, BHD 3).
-            pub const fn minor_units(self) -> u32 {
+            #[inline]
+    pub const fn minor_units(self) -> u32 {
                 match self { $(Currency::$code => $units,)* }
             }
 
@@ -169,36 +171,89 @@ pub enum MoneyError {
     TooLarge,
 }
 
-/// A non-negative amount of money, exact, with its scale fixed to the
-/// currency's minor units so it prints as `"12.50"` (USD) or `"1500"` (JPY).
+/// A non-negative amount of money, exact: a whole number of the currency's
+/// minor units (cents for USD, yen for JPY, fils for BHD).
+///
+/// Money is decimal, never float: it is built from and converted to
+/// [`rust_decimal::Decimal`] at every boundary ([`Money::new`],
+/// [`Money::amount`], serde, rates), and it prints with exactly the
+/// currency's minor units (`"12.50"` USD, `"1500"` JPY). Inside, the count
+/// of minor units is an `i64` (1,000,000,000,000 with 3 minor units is far
+/// below its range), so the bid hot path compares and adds integers.
 ///
 /// The currency itself is not stored: a lot has one currency and every
-/// amount on it is in that currency, so `Money` stays 16 bytes and `Copy`.
-/// Construct it with [`Money::new`] or [`Money::parse`], which validate
-/// against the currency (SPEC §1).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Money(Decimal);
+/// amount on it is in that currency, so `Money` stays small and `Copy`.
+#[derive(Clone, Copy)]
+pub struct Money {
+    minor: i64,
+    scale: u8,
+}
+
+// Equality and order by value; amounts of one lot share a scale, so the
+// fast path is one integer comparison.
+impl PartialEq for Money {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Money {}
+impl PartialOrd for Money {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Money {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.scale == other.scale {
+            self.minor.cmp(&other.minor)
+        } else {
+            self.amount().cmp(&other.amount())
+        }
+    }
+}
 
 impl Money {
     /// Validates `amount` in `currency`: not negative, no non-zero digit beyond
     /// the minor units, at most [`MAX_AMOUNT`].
+    #[inline]
     pub fn new(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
         if amount.is_sign_negative() && !amount.is_zero() {
             return Err(MoneyError::Negative);
         }
-        if amount > MAX_AMOUNT {
+        let units = currency.minor_units();
+        let mut exact = amount;
+        if exact.scale() > units {
+            exact = exact.normalize();
+            if exact.scale() > units {
+                return Err(MoneyError::TooPrecise {
+                    currency,
+                    minor_units: units,
+                });
+            }
+        }
+        if exact.scale() != units {
+            exact.rescale(units);
+        }
+        // Compare in minor units: cheaper than a `Decimal` comparison.
+        let minor = i64::try_from(exact.mantissa()).map_err(|_| MoneyError::TooLarge)?;
+        if minor > MAX_WHOLE_UNITS * 10_i64.pow(units) {
             return Err(MoneyError::TooLarge);
         }
-        let units = currency.minor_units();
-        let mut exact = amount.normalize();
-        if exact.scale() > units {
-            return Err(MoneyError::TooPrecise {
-                currency,
-                minor_units: units,
-            });
+        Ok(Self::from_parts(minor, units))
+    }
+
+    #[inline]
+    #[expect(clippy::cast_possible_truncation, reason = "scales are at most 28")]
+    const fn from_parts(minor: i64, scale: u32) -> Self {
+        // Scales come from `Currency::minor_units` (0–3) or a parsed
+        // `Decimal` (≤ 28): both fit a u8.
+        Self {
+            minor,
+            scale: scale as u8,
         }
-        exact.rescale(units);
-        Ok(Self(exact))
     }
 
     /// Parses decimal text exactly (never through `f64`) and validates it.
@@ -208,44 +263,71 @@ impl Money {
 
     /// Zero in `currency` (free items, no premium).
     pub fn zero(currency: Currency) -> Self {
-        Self(Decimal::new(0, currency.minor_units()))
+        Self::from_parts(0, currency.minor_units())
     }
 
     /// The smallest positive amount of `currency` (0.01 USD, 1 JPY).
+    #[inline]
     pub fn smallest_unit(currency: Currency) -> Self {
-        Self(Decimal::new(1, currency.minor_units()))
+        Self::from_parts(1, currency.minor_units())
     }
 
     /// `minor` minor units of `currency` (e.g. 1250 cents = 12.50 USD).
     /// Negative counts are clamped to zero.
     pub fn from_minor(minor: i64, currency: Currency) -> Self {
-        Self(Decimal::new(minor.max(0), currency.minor_units()))
+        Self::from_parts(minor.max(0), currency.minor_units())
     }
 
     /// The exact decimal amount.
-    pub const fn amount(self) -> Decimal {
-        self.0
+    #[inline]
+    pub fn amount(self) -> Decimal {
+        Decimal::new(self.minor, u32::from(self.scale))
+    }
+
+    /// The amount as a whole number of minor units.
+    #[inline]
+    pub const fn minor_units(self) -> i64 {
+        self.minor
     }
 
     /// True for zero.
+    #[inline]
     pub fn is_zero(self) -> bool {
-        self.0.is_zero()
+        self.minor == 0
     }
 
-    /// The sum. Results stay exact; the [`MAX_AMOUNT`] input limit keeps sums of
-    /// a few amounts far from `Decimal`'s range, so this cannot overflow.
+    /// The sum. Inputs are at most [`MAX_AMOUNT`], so sums of a few amounts
+    /// stay far inside the range; a sum past it saturates rather than wraps.
+    #[inline]
     #[must_use]
     pub fn plus(self, other: Money) -> Money {
-        Money(self.0 + other.0)
+        if self.scale == other.scale {
+            return Money {
+                minor: self.minor.saturating_add(other.minor),
+                scale: self.scale,
+            };
+        }
+        let sum = self.amount() + other.amount();
+        i64::try_from(sum.mantissa()).map_or(self, |minor| Self::from_parts(minor, sum.scale()))
     }
 
     /// The difference, floored at zero (a ledger never goes negative).
     #[must_use]
     pub fn saturating_minus(self, other: Money) -> Money {
-        if other.0 >= self.0 {
-            Money(Decimal::new(0, self.0.scale()))
+        if other >= self {
+            Money {
+                minor: 0,
+                scale: self.scale,
+            }
+        } else if self.scale == other.scale {
+            Money {
+                minor: self.minor - other.minor,
+                scale: self.scale,
+            }
         } else {
-            Money(self.0 - other.0)
+            let diff = self.amount() - other.amount();
+            i64::try_from(diff.mantissa())
+                .map_or(self, |minor| Self::from_parts(minor, diff.scale()))
         }
     }
 
@@ -253,29 +335,30 @@ impl Money {
     #[must_use]
     pub fn times_rate(self, rate: PremiumRate, currency: Currency) -> Money {
         let units = currency.minor_units();
-        let mut product =
-            (self.0 * rate.0).round_dp_with_strategy(units, RoundingStrategy::MidpointNearestEven);
+        let mut product = (self.amount() * rate.0)
+            .round_dp_with_strategy(units, RoundingStrategy::MidpointNearestEven);
         product.rescale(units);
-        Money(product)
+        // The product of an amount and a rate below 1 is below the amount.
+        i64::try_from(product.mantissa()).map_or(self, |minor| Self::from_parts(minor, units))
     }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(&self.amount(), f)
     }
 }
 
 impl fmt::Debug for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Money({})", self.0)
+        write!(f, "Money({})", self.amount())
     }
 }
 
 /// Stored and published as a decimal string with the currency's scale.
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        s.collect_str(&self.amount())
     }
 }
 
@@ -289,7 +372,11 @@ impl<'de> Deserialize<'de> for Money {
         if value.is_sign_negative() && !value.is_zero() {
             return Err(serde::de::Error::custom("negative money"));
         }
-        Ok(Money(value))
+        if value > MAX_AMOUNT * Decimal::TWO {
+            return Err(serde::de::Error::custom("amount out of range"));
+        }
+        let minor = i64::try_from(value.mantissa()).map_err(serde::de::Error::custom)?;
+        Ok(Money::from_parts(minor, value.scale()))
     }
 }
 

@@ -1,0 +1,1 @@
+//! Runnable examples live beside this file; run one with `cargo run --example NAME`.
