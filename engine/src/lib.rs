@@ -43,6 +43,7 @@ mod decide;
 mod due;
 mod emit;
 mod lifecycle;
+pub mod service;
 mod settle;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -52,3 +53,6 @@ pub use bidding::min_bid_for;
 pub use create::create;
 pub use decide::{Verdict, decide, judge, judge_into};
 pub use due::{advance, next_due};
+pub use service::{
+    CommandStatus, Ports, Response, Service, ServiceConfig, ServiceError, Worker, command_key,
+};

@@ -1,0 +1,530 @@
+//! A shard worker: owns its lots' cached state, judges their commands one at
+//! a time in arrival order, and commits everything its inbox held in one
+//! group commit.
+
+use super::records::{accepted_result, bid_records, command_key};
+use super::{Ports, Response, ServiceConfig, ServiceError};
+use crate::credit::{self, CreditAction};
+use crate::{advance, apply, create, create_from, judge_into};
+use hammerfall_ports::{
+    Command, CommandEnvelope, CommandKey, CommandOutcome, CommandRecord, CreditError, CreditLedger,
+    EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit, LotId, LotStore,
+    Rejection, SequencedEvent, StoreError, Timestamp,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+type Reply = futures_channel::oneshot::Sender<Result<Response, ServiceError>>;
+
+/// One submitted command and where to send its outcome (`None`: async).
+pub(crate) struct Request {
+    pub(crate) envelope: CommandEnvelope,
+    pub(crate) reply: Option<Reply>,
+}
+
+/// What a command came to within a batch, sent once the batch commits.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived, one per command; boxing would allocate per reply"
+)]
+enum Answer {
+    /// Judged now; recorded in this batch's commit (timer commands and
+    /// unknown lots are not recorded).
+    Judged {
+        record: CommandRecord,
+        lot: Option<Lot>,
+    },
+    /// Judged before: the stored record (SPEC §5).
+    Replayed(CommandRecord),
+    /// The same id was used for another command.
+    Conflict(CommandRecord),
+}
+
+/// One lot's share of a batch.
+struct LotWork {
+    /// The lot before the batch (None: new or unknown).
+    base: Option<Lot>,
+    /// The lot after the commands judged so far.
+    working: Option<Lot>,
+    commit: LotCommit,
+    answers: Vec<(Request, Answer)>,
+}
+
+impl LotWork {
+    fn has_writes(&self) -> bool {
+        !self.commit.events.is_empty() || !self.commit.commands.is_empty()
+    }
+}
+
+pub(crate) struct Shard<S, L, P> {
+    ports: Ports<S, L, P>,
+    inbox: flume::Receiver<Request>,
+    config: ServiceConfig,
+    pending: Arc<Mutex<HashSet<CommandKey>>>,
+    cache: HashMap<LotId, Lot>,
+    events: Events,
+}
+
+impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
+    pub(crate) fn new(
+        ports: Ports<S, L, P>,
+        inbox: flume::Receiver<Request>,
+        config: ServiceConfig,
+        pending: Arc<Mutex<HashSet<CommandKey>>>,
+    ) -> Self {
+        Self {
+            ports,
+            inbox,
+            config,
+            pending,
+            cache: HashMap::new(),
+            events: Events::new(),
+        }
+    }
+
+    /// Serves the inbox until every sender is gone.
+    pub(crate) async fn run(mut self) {
+        while let Ok(first) = self.inbox.recv_async().await {
+            let mut batch = Vec::with_capacity(64);
+            batch.push(first);
+            while batch.len() < self.config.max_batch {
+                match self.inbox.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch).await;
+        }
+    }
+
+    async fn process(&mut self, mut batch: Vec<Request>) {
+        for attempt in 0..=self.config.conflict_retries {
+            let retry = self.attempt(batch).await;
+            if retry.is_empty() {
+                return;
+            }
+            if attempt == self.config.conflict_retries {
+                for request in retry {
+                    let lot_id = request.envelope.lot_id.clone();
+                    self.finish(request, Err(ServiceError::Contention(lot_id)));
+                }
+                return;
+            }
+            batch = retry;
+        }
+    }
+
+    /// Judges a batch and commits it; returns the requests to judge again
+    /// (their lot lost a compare-and-set race).
+    async fn attempt(&mut self, batch: Vec<Request>) -> Vec<Request> {
+        let mut works: Vec<(LotId, LotWork)> = Vec::new();
+        let mut index: HashMap<LotId, usize> = HashMap::new();
+        for request in batch {
+            let lot_id = request.envelope.lot_id.clone();
+            let slot = match index.get(&lot_id) {
+                Some(&i) => i,
+                None => match self.open_work(&lot_id).await {
+                    Ok(work) => {
+                        works.push((lot_id.clone(), work));
+                        index.insert(lot_id, works.len() - 1);
+                        works.len() - 1
+                    }
+                    Err(e) => {
+                        self.finish(request, Err(e.into()));
+                        continue;
+                    }
+                },
+            };
+            let work = &mut works[slot].1;
+            if let Err((request, e)) = self.judge(request, work).await {
+                self.finish(request, Err(e));
+            }
+        }
+        self.commit(works).await
+    }
+
+    /// Starts a lot's share of the batch from the cache or the store. A lot
+    /// loaded from the store has its credit hold set from its state, which
+    /// repairs any hold a crash left behind (SPEC §3.1).
+    async fn open_work(&mut self, lot_id: &LotId) -> Result<LotWork, StoreError> {
+        let base = match self.cache.get(lot_id) {
+            Some(lot) => Some(lot.clone()),
+            None => {
+                let loaded = self.ports.store.load(lot_id).await?;
+                if let Some(lot) = &loaded {
+                    self.reconcile_credit(lot).await;
+                }
+                loaded
+            }
+        };
+        let commit = LotCommit {
+            lot_id: lot_id.clone(),
+            expected_sequence: base.as_ref().map_or(0, |l| l.sequence),
+            lot: None,
+            events: Vec::new(),
+            bids: Vec::new(),
+            commands: Vec::new(),
+        };
+        Ok(LotWork {
+            working: base.clone(),
+            base,
+            commit,
+            answers: Vec::new(),
+        })
+    }
+
+    async fn reconcile_credit(&self, lot: &Lot) {
+        if !lot.english().is_some_and(|(t, _)| t.credit_check) {
+            return;
+        }
+        let result = match credit::required_hold(lot) {
+            Some(h) => {
+                self.ports
+                    .ledger
+                    .hold(&lot.lot_id, &h.participant, h.amount, lot.currency())
+                    .await
+            }
+            None => self.ports.ledger.release(&lot.lot_id).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(lot = %lot.lot_id, error = %e, "could not reconcile the lot's credit hold");
+        }
+    }
+
+    /// Judges one command into the lot's work. An `Err` means it could not
+    /// be judged (infrastructure), and nothing of it is in the work.
+    async fn judge(
+        &mut self,
+        request: Request,
+        work: &mut LotWork,
+    ) -> Result<(), (Request, ServiceError)> {
+        let envelope = &request.envelope;
+        let is_timer = matches!(envelope.command, Command::Advance);
+        let key = command_key(envelope);
+        if !is_timer {
+            let earlier = match work.commit.commands.iter().find(|r| r.key == key) {
+                Some(r) => Some(r.clone()),
+                None => match self.ports.store.command(&key).await {
+                    Ok(found) => found,
+                    Err(e) => return Err((request, e.into())),
+                },
+            };
+            if let Some(record) = earlier {
+                let answer = if record.command.same_request(&envelope.command) {
+                    Answer::Replayed(record)
+                } else {
+                    Answer::Conflict(record)
+                };
+                work.answers.push((request, answer));
+                return Ok(());
+            }
+        }
+        let now = self.ports.clock.now();
+        let outcome = match work.working.take() {
+            None => self.judge_new(envelope, work, now),
+            Some(lot) => match self.judge_existing(envelope, lot, work, now).await {
+                Ok(outcome) => outcome,
+                Err(e) => return Err((request, e)),
+            },
+        };
+        let sequence = work.working.as_ref().map_or(0, |l| l.sequence);
+        let outcome = match outcome {
+            Ok(()) => {
+                let lot = work.working.as_ref();
+                let result = lot.map_or(hammerfall_ports::Accepted::Lot, |l| {
+                    accepted_result(&envelope.command, l)
+                });
+                CommandOutcome::Done { result, sequence }
+            }
+            Err(rejection) => CommandOutcome::Rejected {
+                rejection,
+                sequence,
+            },
+        };
+        let record = CommandRecord {
+            key,
+            lot_id: envelope.lot_id.clone(),
+            command: envelope.command.clone(),
+            outcome,
+            recorded_at: now,
+        };
+        // Timer commands need no idempotency; unknown lots have nowhere to
+        // record (their ids are generated, so they never come to exist).
+        if !is_timer && work.working.is_some() {
+            work.commit.commands.push(record.clone());
+        }
+        let lot = if request.reply.is_some() {
+            work.working.clone()
+        } else {
+            None
+        };
+        work.answers.push((request, Answer::Judged { record, lot }));
+        Ok(())
+    }
+
+    fn judge_new(
+        &mut self,
+        envelope: &CommandEnvelope,
+        work: &mut LotWork,
+        now: Timestamp,
+    ) -> Result<(), Rejection> {
+        let Command::CreateLot(create_lot) = &envelope.command else {
+            return Err(Rejection::LotNotFound);
+        };
+        if create_lot.lot_id != envelope.lot_id {
+            return Err(InvalidRequest::invalid("lotId", "does not match the envelope").into());
+        }
+        let events = create(create_lot, now)?;
+        let mut lot = match events
+            .first()
+            .map(|first| create_from(envelope.lot_id.clone(), first))
+        {
+            Some(Ok(lot)) => lot,
+            _ => return Err(InvalidRequest::invalid("lot", "creation produced no lot").into()),
+        };
+        for event in &events[1..] {
+            fold(&mut lot, event);
+        }
+        work.commit.events.extend(events);
+        work.working = Some(lot);
+        Ok(())
+    }
+
+    /// Due transitions first (kept whatever the command's fate), then the
+    /// command, then rule 9 (credit) for accepted bids and buy-now.
+    async fn judge_existing(
+        &mut self,
+        envelope: &CommandEnvelope,
+        mut lot: Lot,
+        work: &mut LotWork,
+        now: Timestamp,
+    ) -> Result<Result<(), Rejection>, ServiceError> {
+        for event in advance(&lot, now) {
+            fold(&mut lot, &event);
+            work.commit.events.push(event);
+        }
+        let outcome = judge_into(&lot, &envelope.command, now, &mut self.events);
+        if outcome.is_err() || self.events.is_empty() {
+            work.working = Some(lot);
+            return Ok(outcome);
+        }
+        let hold = credit::command_hold(&lot, &envelope.command);
+        let before = hold.as_ref().map(|_| lot.clone());
+        for event in &self.events {
+            fold(&mut lot, event);
+        }
+        if let (Some(hold), Some(before)) = (hold, before) {
+            match self.place_hold(&lot, &hold).await {
+                Ok(()) => {}
+                Err(CreditError::Insufficient) => {
+                    work.working = Some(before);
+                    return Ok(Err(Rejection::InsufficientCredit));
+                }
+                Err(e) => {
+                    work.working = Some(before);
+                    return Err(e.into());
+                }
+            }
+        }
+        bid_records(&self.events, &mut work.commit.bids);
+        work.commit.events.extend(self.events.drain(..));
+        work.working = Some(lot);
+        Ok(outcome)
+    }
+
+    /// Rule 9: the bidder's hold must fit. A new leader's hold replaces the
+    /// lot's; a bidder outbid at once (SPEC §2.2 case 4) keeps no hold, but
+    /// the amount must still fit their available credit.
+    async fn place_hold(&self, after: &Lot, hold: &credit::Hold) -> Result<(), CreditError> {
+        let ledger = &self.ports.ledger;
+        let leads = credit::required_hold(after).is_some_and(|r| r.participant == hold.participant);
+        if leads {
+            return ledger
+                .hold(
+                    &after.lot_id,
+                    &hold.participant,
+                    hold.amount,
+                    after.currency(),
+                )
+                .await;
+        }
+        match ledger.credit(&hold.participant).await? {
+            Some(view) if view.currency == after.currency() && view.available >= hold.amount => {
+                Ok(())
+            }
+            _ => Err(CreditError::Insufficient),
+        }
+    }
+
+    /// Commits every lot's work in one call, then publishes and answers.
+    /// Returns the requests of lots that lost a compare-and-set race.
+    async fn commit(&mut self, works: Vec<(LotId, LotWork)>) -> Vec<Request> {
+        let mut writes = Vec::new();
+        let mut published = Vec::new();
+        let mut waiting = Vec::new();
+        for (lot_id, mut work) in works {
+            if work.has_writes() {
+                work.commit.lot = work.working.clone();
+                published.push(envelopes(&lot_id, &work.commit.events));
+                writes.push(std::mem::replace(&mut work.commit, empty_commit(&lot_id)));
+                waiting.push((lot_id, work));
+            } else {
+                self.answer(work);
+            }
+        }
+        if writes.is_empty() {
+            return Vec::new();
+        }
+        let results = self.ports.store.commit(writes).await;
+        let mut retry = Vec::new();
+        for (((lot_id, work), result), events) in waiting.into_iter().zip(results).zip(published) {
+            match result {
+                Ok(()) => {
+                    let credit_in_step = self.after_commit(&lot_id, &work).await;
+                    match work.working.clone() {
+                        Some(lot) if credit_in_step => self.remember(lot),
+                        // Not cached: its next load reconciles the hold.
+                        _ => drop(self.cache.remove(&lot_id)),
+                    }
+                    if let Err(e) = self.ports.publisher.publish(&events).await {
+                        // Committed events stay readable from the store
+                        // (`events_after`); subscribers resume from there.
+                        tracing::warn!(lot = %lot_id, error = %e, "publishing committed events failed");
+                    }
+                    self.answer(work);
+                }
+                Err(StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)) => {
+                    self.cache.remove(&lot_id);
+                    retry.extend(work.answers.into_iter().map(|(request, _)| request));
+                }
+                Err(e) => {
+                    self.cache.remove(&lot_id);
+                    let message = e.to_string();
+                    for (request, _) in work.answers {
+                        let error = StoreError::Unavailable(message.clone().into());
+                        self.finish(request, Err(error.into()));
+                    }
+                }
+            }
+        }
+        retry
+    }
+
+    /// Credit changes that only shrink or release holds, made once the
+    /// lot's new state is durable. False if the ledger could not follow.
+    async fn after_commit(&self, lot_id: &LotId, work: &LotWork) -> bool {
+        let Some(after) = &work.working else {
+            return true;
+        };
+        let ledger = &self.ports.ledger;
+        let result = match credit::credit_action(work.base.as_ref(), after) {
+            CreditAction::None => Ok(()),
+            CreditAction::Hold(h) => {
+                ledger
+                    .hold(lot_id, &h.participant, h.amount, after.currency())
+                    .await
+            }
+            CreditAction::Release => ledger.release(lot_id).await,
+            CreditAction::Consume => ledger.consume(lot_id).await,
+        };
+        if let Err(e) = &result {
+            tracing::warn!(lot = %lot_id, error = %e, "credit update after commit failed");
+        }
+        result.is_ok()
+    }
+
+    fn remember(&mut self, lot: Lot) {
+        if self.cache.len() >= self.config.cache_capacity && !self.cache.contains_key(&lot.lot_id) {
+            // Evict an arbitrary lot: it is reloaded from the store on demand.
+            if let Some(victim) = self.cache.keys().next().cloned() {
+                self.cache.remove(&victim);
+            }
+        }
+        self.cache.insert(lot.lot_id.clone(), lot);
+    }
+
+    fn answer(&self, work: LotWork) {
+        for (request, answer) in work.answers {
+            let response = match answer {
+                Answer::Judged { record, lot } => Response {
+                    record,
+                    lot,
+                    replayed: false,
+                },
+                Answer::Replayed(record) => Response {
+                    record,
+                    lot: None,
+                    replayed: true,
+                },
+                Answer::Conflict(original) => conflict_response(&request.envelope, original),
+            };
+            self.finish(request, Ok(response));
+        }
+    }
+
+    fn finish(&self, request: Request, result: Result<Response, ServiceError>) {
+        match request.reply {
+            // The submitter may have gone away; nothing to do then.
+            Some(reply) => drop(reply.send(result)),
+            None => {
+                let key = command_key(&request.envelope);
+                self.pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&key);
+                if let Err(e) = result {
+                    tracing::warn!(command = %key.command_id, error = %e, "asynchronous command failed");
+                }
+            }
+        }
+    }
+}
+
+/// Folds an event this worker just decided; such events always fit.
+fn fold(lot: &mut Lot, event: &SequencedEvent) {
+    if let Err(e) = apply(lot, event) {
+        unreachable!("an event decided on this lot does not fold into it: {e}");
+    }
+}
+
+fn empty_commit(lot_id: &LotId) -> LotCommit {
+    LotCommit {
+        lot_id: lot_id.clone(),
+        expected_sequence: 0,
+        lot: None,
+        events: Vec::new(),
+        bids: Vec::new(),
+        commands: Vec::new(),
+    }
+}
+
+fn envelopes(lot_id: &LotId, events: &[SequencedEvent]) -> Vec<EventEnvelope> {
+    events
+        .iter()
+        .map(|e| EventEnvelope::new(lot_id.clone(), e.clone()))
+        .collect()
+}
+
+/// `idempotency_conflict`: the key was used for another command. Not
+/// recorded: the key's record stays the original one.
+fn conflict_response(envelope: &CommandEnvelope, original: CommandRecord) -> Response {
+    let sequence = match original.outcome {
+        CommandOutcome::Done { sequence, .. } | CommandOutcome::Rejected { sequence, .. } => {
+            sequence
+        }
+    };
+    Response {
+        record: CommandRecord {
+            key: original.key,
+            lot_id: envelope.lot_id.clone(),
+            command: envelope.command.clone(),
+            outcome: CommandOutcome::Rejected {
+                rejection: Rejection::IdempotencyConflict,
+                sequence,
+            },
+            recorded_at: original.recorded_at,
+        },
+        lot: None,
+        replayed: false,
+    }
+}
