@@ -11,6 +11,7 @@
 //! The engine brings no async runtime: [`Service::new`] returns the worker
 //! futures, and the host spawns them on its own executor.
 
+mod consume;
 mod records;
 mod timers;
 mod worker;
@@ -27,6 +28,7 @@ use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+pub use consume::{ConsumeReport, RETRY_BASE_SECS};
 pub use records::command_key;
 pub use timers::TIMER_PERIOD;
 

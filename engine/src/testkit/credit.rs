@@ -69,7 +69,7 @@ async fn must_hold<L: CreditLedger>(ledger: &L, lot: &str, who: &str, amount: Mo
     }
 }
 
-fn expect_insufficient(result: Result<(), CreditError>, what: &str) {
+fn expect_insufficient(result: &Result<(), CreditError>, what: &str) {
     assert!(
         matches!(result, Err(CreditError::Insufficient)),
         "{what}: expected CreditError::Insufficient, got {result:?}"
@@ -94,6 +94,15 @@ fn view_of(who: &str, limit: i64, held: i64) -> CreditView {
     }
 }
 
+/// Asserts `who`'s credit is `limit` with `held` held (USD cents).
+async fn expect_credit<L: CreditLedger>(ledger: &L, who: &str, limit: i64, held: i64, what: &str) {
+    assert_eq!(
+        view(ledger, who).await,
+        Some(view_of(who, limit, held)),
+        "{what}: {who}'s credit (limit, held in cents: {limit}, {held})"
+    );
+}
+
 /// A participant without a limit has no credit, and no hold fits.
 pub async fn no_limit_means_no_credit<L: CreditLedger>(ledger: &L) {
     assert_eq!(
@@ -102,7 +111,7 @@ pub async fn no_limit_means_no_credit<L: CreditLedger>(ledger: &L) {
         "no limit set: credit is None"
     );
     expect_insufficient(
-        hold(ledger, "lot-1", "ann", usd(1)).await,
+        &hold(ledger, "lot-1", "ann", usd(1)).await,
         "a hold by a participant without a limit",
     );
     assert_eq!(
@@ -116,12 +125,21 @@ pub async fn no_limit_means_no_credit<L: CreditLedger>(ledger: &L) {
 pub async fn set_limit_shows_the_whole_limit_available<L: CreditLedger>(ledger: &L) {
     assert_eq!(
         set(ledger, "ann", usd(10_000)).await,
-        view_of("ann", 10_000, 0)
+        view_of("ann", 10_000, 0),
+        "set_limit returns the new credit, all of it available"
     );
-    assert_eq!(view(ledger, "ann").await, Some(view_of("ann", 10_000, 0)));
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        0,
+        "credit reads back what set_limit returned",
+    )
+    .await;
     assert_eq!(
         set(ledger, "ann", usd(2_500)).await,
-        view_of("ann", 2_500, 0)
+        view_of("ann", 2_500, 0),
+        "set_limit replaces the limit"
     );
     assert_eq!(
         view(ledger, "bob").await,
@@ -135,30 +153,37 @@ pub async fn set_limit_shows_the_whole_limit_available<L: CreditLedger>(ledger: 
 pub async fn holds_reduce_available_credit<L: CreditLedger>(ledger: &L) {
     set(ledger, "ann", usd(10_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(3_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 3_000))
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        3_000,
+        "a hold reduces available credit",
+    )
+    .await;
     must_hold(ledger, "lot-2", "ann", usd(5_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 8_000))
-    );
+    expect_credit(ledger, "ann", 10_000, 8_000, "holds on several lots add up").await;
     expect_insufficient(
-        hold(ledger, "lot-3", "ann", usd(2_001)).await,
+        &hold(ledger, "lot-3", "ann", usd(2_001)).await,
         "a hold above the available credit",
     );
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 8_000)),
-        "a refused hold changes nothing"
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        8_000,
+        "a refused hold changes nothing",
+    )
+    .await;
     must_hold(ledger, "lot-3", "ann", usd(2_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 10_000)),
-        "a hold of exactly the available credit fits"
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        10_000,
+        "a hold of exactly the available credit fits",
+    )
+    .await;
 }
 
 /// A hold in a currency other than the limit's never fits.
@@ -172,8 +197,8 @@ pub async fn a_hold_in_another_currency_does_not_fit<L: CreditLedger>(ledger: &L
             Currency::EUR,
         )
         .await;
-    expect_insufficient(result, "a hold in another currency");
-    assert_eq!(view(ledger, "ann").await, Some(view_of("ann", 10_000, 0)));
+    expect_insufficient(&result, "a hold in another currency");
+    expect_credit(ledger, "ann", 10_000, 0, "a refused hold changes nothing").await;
 }
 
 /// A new hold on a lot replaces that lot's hold: it must fit the credit
@@ -183,25 +208,28 @@ pub async fn a_new_hold_on_a_lot_replaces_its_own<L: CreditLedger>(ledger: &L) {
     set(ledger, "ann", usd(10_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(6_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(9_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 9_000)),
-        "raising a hold replaces it (60 + 90 would not fit)"
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        9_000,
+        "raising a hold replaces it (60 + 90 would not fit)",
+    )
+    .await;
     expect_insufficient(
-        hold(ledger, "lot-1", "ann", usd(10_001)).await,
+        &hold(ledger, "lot-1", "ann", usd(10_001)).await,
         "raising a hold above the limit",
     );
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 9_000)),
-        "a refused replacement keeps the old hold"
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        9_000,
+        "a refused replacement keeps the old hold",
+    )
+    .await;
     must_hold(ledger, "lot-1", "ann", usd(4_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 4_000))
-    );
+    expect_credit(ledger, "ann", 10_000, 4_000, "a hold may be lowered").await;
 }
 
 /// A lot holds credit for one participant: a hold by someone else moves
@@ -212,35 +240,32 @@ pub async fn a_lots_hold_moves_to_a_new_holder<L: CreditLedger>(ledger: &L) {
     set(ledger, "cat", usd(1_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(6_000)).await;
     must_hold(ledger, "lot-1", "bob", usd(7_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 0)),
-        "the old holder is released"
-    );
-    assert_eq!(
-        view(ledger, "bob").await,
-        Some(view_of("bob", 10_000, 7_000))
-    );
+    expect_credit(ledger, "ann", 10_000, 0, "the old holder is released").await;
+    expect_credit(ledger, "bob", 10_000, 7_000, "the new holder holds the lot").await;
     expect_insufficient(
-        hold(ledger, "lot-1", "cat", usd(2_000)).await,
+        &hold(ledger, "lot-1", "cat", usd(2_000)).await,
         "a new holder without enough credit",
     );
-    assert_eq!(
-        view(ledger, "bob").await,
-        Some(view_of("bob", 10_000, 7_000)),
-        "a refused move keeps the lot's hold with its holder"
-    );
-    assert_eq!(view(ledger, "cat").await, Some(view_of("cat", 1_000, 0)));
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        7_000,
+        "a refused move keeps the lot's hold with its holder",
+    )
+    .await;
+    expect_credit(ledger, "cat", 1_000, 0, "a refused holder gains no hold").await;
     must_hold(ledger, "lot-2", "bob", usd(3_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(8_000)).await;
-    assert_eq!(
-        view(ledger, "bob").await,
-        Some(view_of("bob", 10_000, 3_000))
-    );
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 8_000))
-    );
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        3_000,
+        "the lot's hold left bob; his other lot's hold stays",
+    )
+    .await;
+    expect_credit(ledger, "ann", 10_000, 8_000, "ann holds the lot again").await;
 }
 
 /// Holding is idempotent: the same hold twice counts once (ledger repair
@@ -249,10 +274,14 @@ pub async fn holding_the_same_amount_twice_counts_once<L: CreditLedger>(ledger: 
     set(ledger, "ann", usd(10_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(7_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(7_000)).await;
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 7_000))
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        7_000,
+        "the same hold placed twice counts once",
+    )
+    .await;
 }
 
 /// Release removes the lot's hold; releasing again, or a lot without a
@@ -266,19 +295,27 @@ pub async fn release_removes_the_lots_hold<L: CreditLedger>(ledger: &L) {
             .release(&lot_id("lot-1"))
             .await
             .unwrap_or_else(|e| panic!("release failed: {e:?}"));
-        assert_eq!(
-            view(ledger, "ann").await,
-            Some(view_of("ann", 10_000, 2_000))
-        );
+        expect_credit(
+            ledger,
+            "ann",
+            10_000,
+            2_000,
+            "release removes only that lot's hold, and again is a no-op",
+        )
+        .await;
     }
     ledger
         .release(&lot_id("never-held"))
         .await
         .unwrap_or_else(|e| panic!("releasing a lot without a hold must be a no-op: {e:?}"));
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 2_000))
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        2_000,
+        "releasing a lot without a hold changes nothing",
+    )
+    .await;
 }
 
 /// Consume removes the lot's hold and lowers its holder's limit by it,
@@ -304,7 +341,8 @@ pub async fn consume_turns_the_hold_into_a_payment<L: CreditLedger>(ledger: &L) 
         .unwrap_or_else(|e| panic!("consuming a lot without a hold must be a no-op: {e:?}"));
     assert_eq!(
         numbers(ledger, "ann").await,
-        (usd(6_000), usd(1_000), usd(5_000))
+        (usd(6_000), usd(1_000), usd(5_000)),
+        "consuming a lot without a hold changes nothing"
     );
 }
 
@@ -320,10 +358,14 @@ pub async fn changing_currency_while_holding_is_refused<L: CreditLedger>(ledger:
         matches!(result, Err(CreditError::InUse)),
         "changing the currency while holding: expected InUse, got {result:?}"
     );
-    assert_eq!(
-        view(ledger, "ann").await,
-        Some(view_of("ann", 10_000, 1_000))
-    );
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        1_000,
+        "a refused currency change changes nothing",
+    )
+    .await;
     assert_eq!(
         set(ledger, "ann", usd(20_000)).await,
         view_of("ann", 20_000, 1_000),
@@ -339,7 +381,8 @@ pub async fn changing_currency_while_holding_is_refused<L: CreditLedger>(ledger:
         .unwrap_or_else(|e| panic!("changing the currency without holds failed: {e:?}"));
     assert_eq!(
         (view.currency, view.limit, view.held, view.available),
-        (Currency::EUR, eur, Money::zero(Currency::EUR), eur)
+        (Currency::EUR, eur, Money::zero(Currency::EUR), eur),
+        "without holds the currency may change"
     );
 }
 
@@ -355,12 +398,13 @@ pub async fn available_credit_never_goes_negative<L: CreditLedger>(ledger: &L) {
         "held above the limit: available is zero"
     );
     expect_insufficient(
-        hold(ledger, "lot-2", "ann", usd(1)).await,
+        &hold(ledger, "lot-2", "ann", usd(1)).await,
         "a new hold with nothing available",
     );
     must_hold(ledger, "lot-1", "ann", usd(4_000)).await;
     assert_eq!(
         numbers(ledger, "ann").await,
-        (usd(5_000), usd(4_000), usd(1_000))
+        (usd(5_000), usd(4_000), usd(1_000)),
+        "an existing hold may shrink below a lowered limit"
     );
 }

@@ -295,7 +295,10 @@ pub async fn dead_letters_after_max_receives<H: QueueHarness>(h: &H) {
         vec![next],
         "after {MAX_RECEIVES} receives the message is dead-lettered and the group moves on"
     );
-    assert_eq!(after[0].receive_count, 1);
+    assert_eq!(
+        after[0].receive_count, 1,
+        "the next message's first delivery"
+    );
     ack(h, &after).await;
     h.advance(past_visibility(h)).await;
     expect_nothing(h, "a dead-lettered message").await;
@@ -333,7 +336,7 @@ pub async fn set_visibility_retries_or_extends<H: QueueHarness>(h: &H) {
         vec![one.clone()],
         "visible again at once"
     );
-    assert_eq!(retry[0].receive_count, 2);
+    assert_eq!(retry[0].receive_count, 2, "a retry counts as a receive");
     let longer = h.visibility_timeout() * 3;
     h.queue()
         .set_visibility(&retry[0].receipt, longer)
@@ -348,7 +351,7 @@ pub async fn set_visibility_retries_or_extends<H: QueueHarness>(h: &H) {
         vec![one],
         "visible after the extended delay"
     );
-    assert_eq!(late[0].receive_count, 3);
+    assert_eq!(late[0].receive_count, 3, "the third receive");
 }
 
 /// A send of more than [`MAX_QUEUE_BATCH`] messages is refused whole

@@ -278,7 +278,11 @@ pub async fn refuses_a_stale_or_future_sequence<S: LotStore>(store: &S) {
         ghost.lot.sequence,
         "a commit with a non-zero sequence for a lot that does not exist",
     );
-    assert_eq!(load(store, &lot_id("ghost")).await, None);
+    assert_eq!(
+        load(store, &lot_id("ghost")).await,
+        None,
+        "a refused commit must not create the lot"
+    );
     assert_eq!(
         load(store, &id).await.as_ref(),
         Some(&winner.lot),
@@ -301,7 +305,11 @@ pub async fn a_conflicting_entry_writes_nothing<S: LotStore>(store: &S) {
     must_commit(store, &winner, "the winning bid").await;
     let _ = commit_one(store, loser.commit.clone()).await;
 
-    assert_eq!(load(store, &id).await.as_ref(), Some(&winner.lot));
+    assert_eq!(
+        load(store, &id).await.as_ref(),
+        Some(&winner.lot),
+        "a refused entry must not change the lot"
+    );
     let mut expected_events = created.commit.events.clone();
     expected_events.extend(winner.commit.events.iter().cloned());
     assert_eq!(
@@ -355,11 +363,20 @@ pub async fn batch_entries_are_independent<S: LotStore>(store: &S) {
         matches!(results.next(), Some(Ok(()))),
         "third entry (a new lot) must succeed despite the second's conflict"
     );
-    assert_eq!(load(store, &lot_id("lot-x")).await.as_ref(), Some(&x.lot));
-    assert_eq!(load(store, &lot_id("lot-y")).await.as_ref(), Some(&y.lot));
+    assert_eq!(
+        load(store, &lot_id("lot-x")).await.as_ref(),
+        Some(&x.lot),
+        "the first entry is stored"
+    );
+    assert_eq!(
+        load(store, &lot_id("lot-y")).await.as_ref(),
+        Some(&y.lot),
+        "the third entry is stored"
+    );
     assert_eq!(
         load(store, &lot_id("lot-0")).await.as_ref(),
-        Some(&stale.lot)
+        Some(&stale.lot),
+        "the refused entry left its lot alone"
     );
 }
 
@@ -382,7 +399,11 @@ pub async fn batch_entries_apply_in_order<S: LotStore>(store: &S) {
         "a creation and two commits continuing from it, in one call, must all succeed: {results:?}"
     );
     let id = lot_id("lot-1");
-    assert_eq!(load(store, &id).await.as_ref(), Some(&second.lot));
+    assert_eq!(
+        load(store, &id).await.as_ref(),
+        Some(&second.lot),
+        "the lot is at the last entry's state"
+    );
 
     let a = step(&second.lot, bid_command("ann", 5_000, "b3"), "c3", at(120));
     let b = step(&second.lot, bid_command("cat", 6_000, "b4"), "c4", at(121));
@@ -399,7 +420,11 @@ pub async fn batch_entries_apply_in_order<S: LotStore>(store: &S) {
         second.lot.sequence,
         "the second of two entries from the same sequence",
     );
-    assert_eq!(load(store, &id).await.as_ref(), Some(&a.lot));
+    assert_eq!(
+        load(store, &id).await.as_ref(),
+        Some(&a.lot),
+        "the winning entry's state is stored"
+    );
 }
 
 /// A command record's key is unique: a second record under the same key
@@ -466,7 +491,11 @@ pub async fn records_rejections_without_state<S: LotStore>(store: &S) {
     );
     must_commit(store, &too_low, "a rejected bid's record").await;
     let id = lot_id("lot-1");
-    assert_eq!(load(store, &id).await.as_ref(), Some(&created.lot));
+    assert_eq!(
+        load(store, &id).await.as_ref(),
+        Some(&created.lot),
+        "a rejection-only commit must not change the lot"
+    );
     let record = command(store, &too_low.commit.commands[0].key).await;
     assert!(
         matches!(
@@ -475,7 +504,11 @@ pub async fn records_rejections_without_state<S: LotStore>(store: &S) {
         ),
         "the rejection must be recorded"
     );
-    assert_eq!(record.as_ref(), too_low.commit.commands.first());
+    assert_eq!(
+        record.as_ref(),
+        too_low.commit.commands.first(),
+        "the rejection's record reads back exactly"
+    );
 
     let bid = step(&created.lot, bid_command("bob", 2_000, "b2"), "c2", at(61));
     must_commit(store, &bid, "a bid").await;
@@ -521,7 +554,8 @@ pub async fn records_rejections_without_state<S: LotStore>(store: &S) {
     );
     assert_eq!(
         command(store, &key).await.as_ref(),
-        rejection.commands.first()
+        rejection.commands.first(),
+        "a rejection for a missing lot is recorded"
     );
     let late_creation = english_lot("ghost", "seller-1", at(64), None, ends(24));
     must_commit(
@@ -551,13 +585,15 @@ pub async fn finds_commands_by_their_full_key<S: LotStore>(store: &S) {
         command(store, &key(Some("lot-1"), "ann", "k1"))
             .await
             .as_ref(),
-        by_ann.commit.commands.first()
+        by_ann.commit.commands.first(),
+        "ann's record under her key"
     );
     assert_eq!(
         command(store, &key(Some("lot-1"), "bob", "k1"))
             .await
             .as_ref(),
-        by_bob.commit.commands.first()
+        by_bob.commit.commands.first(),
+        "bob's record under his key, same command id"
     );
     for (lot, who, id) in [
         (Some("lot-1"), "cat", "k1"),
@@ -585,7 +621,8 @@ pub async fn finds_commands_by_their_full_key<S: LotStore>(store: &S) {
         command(store, &creation_key("seller-1", "lot-1"))
             .await
             .as_ref(),
-        created.commit.commands.first()
+        created.commit.commands.first(),
+        "the creation record under seller and command id"
     );
 }
 
@@ -602,7 +639,11 @@ pub async fn lists_events_after_a_sequence<S: LotStore>(store: &S) {
     }
     let id = lot_id("lot-1");
     let last = all.len() as u64;
-    assert_eq!(events(store, &id, 0, MAX_PAGE_SIZE).await, all);
+    assert_eq!(
+        events(store, &id, 0, MAX_PAGE_SIZE).await,
+        all,
+        "events_after(0) gives the whole log, ascending, unchanged"
+    );
     assert!(
         all.iter().zip(1..).all(|(e, n)| e.sequence == n),
         "events must be numbered 1, 2, 3 … without gaps"
@@ -614,12 +655,18 @@ pub async fn lists_events_after_a_sequence<S: LotStore>(store: &S) {
     );
     assert_eq!(
         events(store, &id, last - 1, MAX_PAGE_SIZE).await,
-        all[all.len() - 1..].to_vec()
+        all[all.len() - 1..].to_vec(),
+        "events_after(last - 1) gives the last event"
     );
-    assert_eq!(events(store, &id, last, MAX_PAGE_SIZE).await, Vec::new());
+    assert_eq!(
+        events(store, &id, last, MAX_PAGE_SIZE).await,
+        Vec::new(),
+        "nothing after the last event"
+    );
     assert_eq!(
         events(store, &id, last + 10, MAX_PAGE_SIZE).await,
-        Vec::new()
+        Vec::new(),
+        "nothing past the end"
     );
 }
 
@@ -811,7 +858,8 @@ pub async fn lists_due_lots_earliest_first<S: LotStore>(store: &S) {
     );
     assert_eq!(
         due(ends(2), MAX_PAGE_SIZE).await,
-        ["d-close-1h", "d-open-2h"]
+        ["d-close-1h", "d-open-2h"],
+        "due lots come earliest first (a close at 1 h, an opening at 2 h)"
     );
     assert_eq!(
         due(ends(3), MAX_PAGE_SIZE).await,
@@ -861,11 +909,27 @@ pub async fn lists_due_lots_earliest_first<S: LotStore>(store: &S) {
 /// errors.
 pub async fn unknown_lots_read_as_empty<S: LotStore>(store: &S) {
     let ghost = lot_id("ghost");
-    assert_eq!(load(store, &ghost).await, None);
-    assert_eq!(events(store, &ghost, 0, MAX_PAGE_SIZE).await, Vec::new());
-    assert_eq!(all_bids(store, &ghost, MAX_PAGE_SIZE).await, Vec::new());
-    assert_eq!(command(store, &creation_key("nobody", "ghost")).await, None);
-    assert_eq!(all_lots(store, LotQuery::default()).await, Vec::new());
+    assert_eq!(load(store, &ghost).await, None, "load of a missing lot");
+    assert_eq!(
+        events(store, &ghost, 0, MAX_PAGE_SIZE).await,
+        Vec::new(),
+        "events of a missing lot"
+    );
+    assert_eq!(
+        all_bids(store, &ghost, MAX_PAGE_SIZE).await,
+        Vec::new(),
+        "bids of a missing lot"
+    );
+    assert_eq!(
+        command(store, &creation_key("nobody", "ghost")).await,
+        None,
+        "a missing command record"
+    );
+    assert_eq!(
+        all_lots(store, LotQuery::default()).await,
+        Vec::new(),
+        "lots of an empty store"
+    );
     let due = store
         .due(t0() + Duration::days(3650), MAX_PAGE_SIZE)
         .await
