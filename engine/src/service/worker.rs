@@ -47,6 +47,9 @@ struct LotWork {
     /// The lot after the commands judged so far.
     working: Option<Lot>,
     commit: LotCommit,
+    /// Keys recorded in this batch → index in `commit.commands` (a retry
+    /// within one batch must find its first submission without a scan).
+    recorded: HashMap<CommandKey, usize>,
     answers: Vec<(Request, Answer)>,
 }
 
@@ -169,6 +172,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             working: base.clone(),
             base,
             commit,
+            recorded: HashMap::new(),
             answers: Vec::new(),
         })
     }
@@ -202,8 +206,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         let is_timer = matches!(envelope.command, Command::Advance);
         let key = command_key(envelope);
         if !is_timer {
-            let earlier = match work.commit.commands.iter().find(|r| r.key == key) {
-                Some(r) => Some(r.clone()),
+            let earlier = match work.recorded.get(&key) {
+                Some(&i) => Some(work.commit.commands[i].clone()),
                 None => match self.ports.store.command(&key).await {
                     Ok(found) => found,
                     Err(e) => return Err((request, e.into())),
@@ -251,6 +255,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         // Timer commands need no idempotency; unknown lots have nowhere to
         // record (their ids are generated, so they never come to exist).
         if !is_timer && work.working.is_some() {
+            work.recorded
+                .insert(record.key.clone(), work.commit.commands.len());
             work.commit.commands.push(record.clone());
         }
         let lot = if request.reply.is_some() {

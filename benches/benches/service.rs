@@ -1,0 +1,219 @@
+//! Service throughput and latency over the memory adapters: the sequencer,
+//! idempotency records, group commit and publishing, end to end.
+//!
+//! `cargo bench --bench service` (runs a few seconds per scenario; set
+//! `HAMMERFALL_BENCH_SECS` to change it).
+//!
+//! Scenarios: one hot lot, and 10,000 lots, each driven by many concurrent
+//! clients that submit a bid and wait for its outcome (closed loop); then
+//! the latency of submit → outcome at about half the peak throughput.
+
+use chrono::Duration as ChronoDuration;
+use hammerfall_adapters_memory::{
+    ManualClock, MemoryCreditLedger, MemoryEventPublisher, MemoryLotStore, SequentialIds,
+};
+use hammerfall_benches::bench_now;
+use hammerfall_engine::{Ports, Service, ServiceConfig};
+use hammerfall_ports::{
+    Actor, Command, CommandEnvelope, CreateLot, Currency, Decimal, LotId, ParticipantId, PlaceBid,
+};
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+type Svc = Service<MemoryLotStore, MemoryCreditLedger, MemoryEventPublisher>;
+
+/// The lots of a scenario and, per lot, the last maximum issued: each new
+/// bid tops it, so bids stay valid across the runs of a scenario.
+struct Lots {
+    ids: Arc<Vec<LotId>>,
+    prices: Arc<Vec<AtomicI64>>,
+}
+
+struct Run {
+    commands: u64,
+    accepted: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+fn service() -> Svc {
+    let ports = Ports {
+        store: Arc::new(MemoryLotStore::new()),
+        ledger: Arc::new(MemoryCreditLedger::new()),
+        publisher: Arc::new(MemoryEventPublisher::new()),
+        clock: Arc::new(ManualClock::new(bench_now())),
+        ids: Arc::new(SequentialIds::new()),
+    };
+    let (svc, workers) = Service::new(ports, ServiceConfig::default());
+    for w in workers {
+        tokio::spawn(w);
+    }
+    svc
+}
+
+async fn create_lots(svc: &Svc, n: usize) -> Lots {
+    let seller = Actor::seller(ParticipantId::new("seller").expect("id"));
+    let mut lots = Vec::with_capacity(n);
+    for _ in 0..n {
+        let lot_id = svc.ports().ids.lot_id();
+        let cmd = CreateLot::english(
+            lot_id.clone(),
+            seller.clone(),
+            "Bench lot",
+            Currency::USD,
+            Decimal::new(100, 2),
+            bench_now() + ChronoDuration::days(30),
+        );
+        let env = CommandEnvelope::new(
+            svc.ports().ids.command_id(),
+            lot_id.clone(),
+            Command::CreateLot(Box::new(cmd)),
+        );
+        let created = svc.submit(env).await.expect("create");
+        assert!(created.rejection().is_none());
+        lots.push(lot_id);
+    }
+    Lots {
+        ids: Arc::new(lots),
+        prices: Arc::new((0..n).map(|_| AtomicI64::new(100)).collect()),
+    }
+}
+
+/// `clients` tasks bid in a closed loop on `lots` for `secs`.
+async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (lots, prices) = (lots.ids.clone(), lots.prices.clone());
+    let accepted = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for c in 0..clients {
+        let (svc, lots, stop, prices, accepted) = (
+            svc.clone(),
+            lots.clone(),
+            stop.clone(),
+            prices.clone(),
+            accepted.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let bidder = Actor::bidder(ParticipantId::new(format!("bidder-{c}")).expect("id"));
+            let mut latency = Histogram::<u64>::new(3).expect("histogram");
+            let mut i = c;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i = (i + clients) % lots.len();
+                let cents = prices[i].fetch_add(10_000, Ordering::Relaxed) + 10_000;
+                let env = CommandEnvelope::new(
+                    svc.ports().ids.command_id(),
+                    lots[i].clone(),
+                    Command::PlaceBid(PlaceBid {
+                        bidder: bidder.clone(),
+                        amount: Decimal::new(cents, 2),
+                        currency: None,
+                        bid_id: svc.ports().ids.bid_id(),
+                    }),
+                );
+                let t = Instant::now();
+                let response = svc.submit(env).await.expect("submit");
+                let micros = u64::try_from(t.elapsed().as_nanos() / 1000).unwrap_or(u64::MAX);
+                let _ = latency.record(micros.max(1));
+                if response.rejection().is_none() {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+            (n, latency)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut run = Run {
+        commands: 0,
+        accepted: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new(3).expect("histogram"),
+    };
+    for t in tasks {
+        let (n, h) = t.await.expect("client");
+        run.commands += n;
+        run.latency.add(h).expect("same bounds");
+    }
+    run.elapsed = started.elapsed();
+    run.accepted = accepted.load(Ordering::Relaxed);
+    run
+}
+
+fn report(name: &str, clients: usize, run: &Run) -> f64 {
+    let rate = run.commands as f64 / run.elapsed.as_secs_f64();
+    let h = &run.latency;
+    println!(
+        "{name:<28} clients {clients:>4}  {:>9.0} bids/s ({:.1}% accepted)  latency µs p50 {:>5} p99 {:>6} p99.9 {:>6} max {:>7}",
+        rate,
+        100.0 * run.accepted as f64 / run.commands.max(1) as f64,
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max(),
+    );
+    rate
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument selects scenarios.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let secs: f64 = std::env::var("HAMMERFALL_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    runtime.block_on(async {
+        println!(
+            "service over memory adapters, {} cores, {secs} s per scenario",
+            std::thread::available_parallelism().map_or(0, usize::from)
+        );
+        if wanted("hot_lot") {
+            let svc = service();
+            let lots = create_lots(&svc, 1).await;
+            let peak = report("hot_lot (1 lot)", 256, &drive(&svc, &lots, 256, secs).await);
+            let half = half_load(&svc, &lots, peak, secs).await;
+            report("hot_lot at ~half peak", half.0, &half.1);
+        }
+        if wanted("many_lots") {
+            let svc = service();
+            let lots = create_lots(&svc, 10_000).await;
+            let peak = report(
+                "many_lots (10,000 lots)",
+                512,
+                &drive(&svc, &lots, 512, secs).await,
+            );
+            let half = half_load(&svc, &lots, peak, secs).await;
+            report("many_lots at ~half peak", half.0, &half.1);
+        }
+    });
+}
+
+/// Finds the client count whose closed-loop throughput is closest to half
+/// the peak (latency is then measured at that load).
+async fn half_load(svc: &Svc, lots: &Lots, peak: f64, secs: f64) -> (usize, Run) {
+    let mut best: Option<(usize, Run)> = None;
+    for clients in [1, 2, 4, 8, 16, 32, 64] {
+        let run = drive(svc, lots, clients, secs / 3.0).await;
+        let rate = run.commands as f64 / run.elapsed.as_secs_f64();
+        let better = best.as_ref().is_none_or(|(_, b)| {
+            let b_rate = b.commands as f64 / b.elapsed.as_secs_f64();
+            (rate - peak / 2.0).abs() < (b_rate - peak / 2.0).abs()
+        });
+        if better {
+            best = Some((clients, run));
+        }
+        if rate >= peak / 2.0 {
+            break;
+        }
+    }
+    best.unwrap_or_else(|| unreachable!("at least one run"))
+}
