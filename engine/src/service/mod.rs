@@ -226,7 +226,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
             })
             .await
             .map_err(|_| ServiceError::Stopped)?;
-        let response = rx.await.map_err(|_| ServiceError::Stopped)??;
+        let response = *rx.await.map_err(|_| ServiceError::Stopped)??;
         if response.replayed {
             return self.with_lot_as_recorded(response).await;
         }

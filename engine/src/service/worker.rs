@@ -14,7 +14,9 @@ use hammerfall_ports::{
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-type Reply = futures_channel::oneshot::Sender<Result<Response, ServiceError>>;
+/// Replies are boxed: a response is several hundred bytes, and it moves
+/// through the answer list and the channel.
+type Reply = futures_channel::oneshot::Sender<Result<Box<Response>, ServiceError>>;
 
 /// One submitted command and where to send its outcome (`None`: async).
 pub(crate) struct Request {
@@ -23,21 +25,14 @@ pub(crate) struct Request {
 }
 
 /// What a command came to within a batch, sent once the batch commits.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "short-lived, one per command; boxing would allocate per reply"
-)]
 enum Answer {
     /// Judged now; recorded in this batch's commit (timer commands and
     /// unknown lots are not recorded).
-    Judged {
-        record: CommandRecord,
-        lot: Option<Lot>,
-    },
+    Judged(Box<Response>),
     /// Judged before: the stored record (SPEC §5).
-    Replayed(CommandRecord),
+    Replayed(Box<CommandRecord>),
     /// The same id was used for another command.
-    Conflict(CommandRecord),
+    Conflict(Box<CommandRecord>),
 }
 
 /// One lot's share of a batch.
@@ -215,9 +210,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             };
             if let Some(record) = earlier {
                 let answer = if record.command.same_request(&envelope.command) {
-                    Answer::Replayed(record)
+                    Answer::Replayed(Box::new(record))
                 } else {
-                    Answer::Conflict(record)
+                    Answer::Conflict(Box::new(record))
                 };
                 work.answers.push((request, answer));
                 return Ok(());
@@ -264,7 +259,12 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         } else {
             None
         };
-        work.answers.push((request, Answer::Judged { record, lot }));
+        let response = Box::new(Response {
+            record,
+            lot,
+            replayed: false,
+        });
+        work.answers.push((request, Answer::Judged(response)));
         Ok(())
     }
 
@@ -452,23 +452,21 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     fn answer(&self, work: LotWork) {
         for (request, answer) in work.answers {
             let response = match answer {
-                Answer::Judged { record, lot } => Response {
-                    record,
-                    lot,
-                    replayed: false,
-                },
-                Answer::Replayed(record) => Response {
-                    record,
+                Answer::Judged(response) => response,
+                Answer::Replayed(record) => Box::new(Response {
+                    record: *record,
                     lot: None,
                     replayed: true,
-                },
-                Answer::Conflict(original) => conflict_response(&request.envelope, original),
+                }),
+                Answer::Conflict(original) => {
+                    Box::new(conflict_response(&request.envelope, *original))
+                }
             };
             self.finish(request, Ok(response));
         }
     }
 
-    fn finish(&self, request: Request, result: Result<Response, ServiceError>) {
+    fn finish(&self, request: Request, result: Result<Box<Response>, ServiceError>) {
         match request.reply {
             // The submitter may have gone away; nothing to do then.
             Some(reply) => drop(reply.send(result)),
