@@ -4,6 +4,16 @@
 //! the same contracts as the durable ones (the port contract suite runs
 //! against them), so tests that run fully in memory exercise real semantics:
 //! compare-and-set commits, SQS FIFO redelivery, credit holds.
+//!
+//! - [`MemoryLotStore`], [`MemoryCreditLedger`], [`MemoryEventPublisher`]
+//!   (with [`Subscription`]s from any sequence) and [`MemoryCommandQueue`]
+//!   (groups, dedup window, visibility timeout, [`DeadLetter`]s).
+//! - [`ManualClock`] / [`SystemClock`], [`SequentialIds`] / [`UniqueIds`].
+//! - [`FaultyStore`], [`FaultyLedger`], [`FaultyPublisher`]: wrap any
+//!   adapter and fail chosen calls, for error-path tests.
+//!
+//! Every limit is a named constant (`MAX_*`), checked like a durable store
+//! would, so memory-only tests do not pass where production would refuse.
 
 mod clock;
 mod credit;

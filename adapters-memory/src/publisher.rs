@@ -1,1 +1,273 @@
-//! (in progress)
+//! `MemoryEventPublisher`: the `EventPublisher` port in process memory. It
+//! keeps a bounded log per lot and fans events out to subscribers, each
+//! from a sequence of its choosing, in publish order per lot. It
+//! deduplicates nothing: what is published twice is delivered twice
+//! (at-least-once; subscribers drop copies by `(lotId, sequence)`).
+
+use hammerfall_ports::{EventEnvelope, EventPublisher, LotId, PublishError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use tokio::sync::mpsc;
+
+/// Events kept per lot for subscribers that start in the past; older ones
+/// are dropped (the store's `events_after` is the full history).
+pub const MAX_LOGGED_EVENTS_PER_LOT: usize = 10_000;
+/// Live events buffered for one subscriber. A subscriber that falls this
+/// far behind is cut off (its subscription ends) rather than silently
+/// skipped or allowed to grow memory: it resubscribes from the last
+/// sequence it saw.
+pub const SUBSCRIBER_BUFFER: usize = 4_096;
+/// Most live subscribers of one lot.
+pub const MAX_SUBSCRIBERS_PER_LOT: usize = 1_024;
+
+/// Why a subscription could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The lot has [`MAX_SUBSCRIBERS_PER_LOT`] subscribers. Transient: retry
+    /// later (hosts answer 503).
+    #[error("too many subscribers for this lot")]
+    TooManySubscribers,
+    /// Events right after the requested sequence are no longer in the log:
+    /// read them from the store (`events_after`) and subscribe from there.
+    #[error("events after {after} are no longer kept; the oldest kept is {oldest}")]
+    TooOld {
+        /// The sequence asked for.
+        after: u64,
+        /// The oldest sequence still kept.
+        oldest: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct LotLog {
+    events: VecDeque<EventEnvelope>,
+    subscribers: Vec<(u64, mpsc::Sender<EventEnvelope>)>,
+}
+
+/// Delivers events to in-process subscribers (live feeds, tests).
+#[derive(Debug, Default)]
+pub struct MemoryEventPublisher {
+    lots: Mutex<HashMap<LotId, LotLog>>,
+}
+
+/// A subscriber's view of one lot: the kept events after its starting
+/// sequence, then live ones as they are published. It ends (`recv` gives
+/// `None`) when the publisher is dropped or the subscriber fell more than
+/// [`SUBSCRIBER_BUFFER`] events behind.
+#[derive(Debug)]
+pub struct Subscription {
+    backlog: VecDeque<EventEnvelope>,
+    live: mpsc::Receiver<EventEnvelope>,
+}
+
+impl Subscription {
+    /// The next event, waiting for one to be published.
+    pub async fn recv(&mut self) -> Option<EventEnvelope> {
+        match self.backlog.pop_front() {
+            Some(event) => Some(event),
+            None => self.live.recv().await,
+        }
+    }
+
+    /// The next event if one is ready, without waiting.
+    pub fn try_recv(&mut self) -> Option<EventEnvelope> {
+        self.backlog
+            .pop_front()
+            .or_else(|| self.live.try_recv().ok())
+    }
+
+    /// Every event ready now, without waiting.
+    pub fn drain(&mut self) -> Vec<EventEnvelope> {
+        std::iter::from_fn(|| self.try_recv()).collect()
+    }
+}
+
+impl MemoryEventPublisher {
+    /// A publisher with no events and no subscribers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<LotId, LotLog>> {
+        self.lots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Subscribes to `lot_id` from sequence `after_sequence + 1` on: the
+    /// kept events first, then live ones, with no gap between them (both
+    /// are taken under one lock).
+    pub fn subscribe(
+        &self,
+        lot_id: &LotId,
+        after_sequence: u64,
+    ) -> Result<Subscription, SubscribeError> {
+        let mut lots = self.lock();
+        let log = lots.entry(lot_id.clone()).or_default();
+        log.subscribers.retain(|(_, tx)| !tx.is_closed());
+        if log.subscribers.len() >= MAX_SUBSCRIBERS_PER_LOT {
+            return Err(SubscribeError::TooManySubscribers);
+        }
+        if log.events.len() >= MAX_LOGGED_EVENTS_PER_LOT
+            && let Some(oldest) = log.events.front().map(|e| e.event.sequence)
+            && after_sequence + 1 < oldest
+        {
+            return Err(SubscribeError::TooOld {
+                after: after_sequence,
+                oldest,
+            });
+        }
+        let backlog = log
+            .events
+            .iter()
+            .filter(|e| e.event.sequence > after_sequence)
+            .cloned()
+            .collect();
+        let (tx, live) = mpsc::channel(SUBSCRIBER_BUFFER);
+        log.subscribers.push((after_sequence, tx));
+        Ok(Subscription { backlog, live })
+    }
+
+    /// The kept log of `lot_id`, in publish order (duplicates included).
+    pub fn published(&self, lot_id: &LotId) -> Vec<EventEnvelope> {
+        self.lock()
+            .get(lot_id)
+            .map(|log| log.events.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl EventPublisher for MemoryEventPublisher {
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<(), PublishError> {
+        let mut lots = self.lock();
+        for event in events {
+            let log = lots.entry(event.lot_id.clone()).or_default();
+            if log.events.len() >= MAX_LOGGED_EVENTS_PER_LOT {
+                log.events.pop_front();
+            }
+            log.events.push_back(event.clone());
+            // A full or closed subscriber is dropped: its receiver sees the
+            // end of the stream after the events it has, never a gap.
+            log.subscribers.retain(|(after, tx)| {
+                event.event.sequence <= *after || tx.try_send(event.clone()).is_ok()
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hammerfall_ports::{Event, SequencedEvent, Timestamp};
+
+    fn lot(s: &str) -> LotId {
+        LotId::new(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn event(lot_id: &str, sequence: u64) -> EventEnvelope {
+        EventEnvelope::new(
+            lot(lot_id),
+            SequencedEvent {
+                sequence,
+                occurred_at: Timestamp::UNIX_EPOCH,
+                event: Event::LotOpened {},
+            },
+        )
+    }
+
+    fn seqs(events: &[EventEnvelope]) -> Vec<u64> {
+        events.iter().map(|e| e.event.sequence).collect()
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_gets_the_kept_events_then_live_ones_without_a_gap() {
+        let p = MemoryEventPublisher::new();
+        let _ = p
+            .publish(&[event("a", 1), event("a", 2), event("b", 1)])
+            .await;
+        let mut sub = p.subscribe(&lot("a"), 1).unwrap_or_else(|e| panic!("{e}"));
+        let _ = p.publish(&[event("a", 3), event("b", 2)]).await;
+        assert_eq!(sub.recv().await.map(|e| e.event.sequence), Some(2));
+        assert_eq!(sub.recv().await.map(|e| e.event.sequence), Some(3));
+        assert_eq!(sub.try_recv(), None, "nothing else for lot a yet");
+        let publisher = std::sync::Arc::new(p);
+        let later = std::sync::Arc::clone(&publisher);
+        let task = tokio::spawn(async move { later.publish(&[event("a", 4)]).await });
+        assert_eq!(sub.recv().await.map(|e| e.event.sequence), Some(4));
+        assert!(matches!(task.await, Ok(Ok(()))));
+    }
+
+    #[tokio::test]
+    async fn nothing_is_deduplicated() {
+        let p = MemoryEventPublisher::new();
+        let mut sub = p.subscribe(&lot("a"), 0).unwrap_or_else(|e| panic!("{e}"));
+        let _ = p.publish(&[event("a", 1), event("a", 2)]).await;
+        let _ = p.publish(&[event("a", 2)]).await;
+        assert_eq!(seqs(&sub.drain()), [1, 2, 2]);
+        assert_eq!(seqs(&p.published(&lot("a"))), [1, 2, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_too_far_behind_is_cut_off_not_skipped() {
+        let p = MemoryEventPublisher::new();
+        let mut sub = p.subscribe(&lot("a"), 0).unwrap_or_else(|e| panic!("{e}"));
+        let burst: Vec<EventEnvelope> = (1..=SUBSCRIBER_BUFFER as u64 + 1)
+            .map(|n| event("a", n))
+            .collect();
+        let _ = p.publish(&burst).await;
+        let got = sub.drain();
+        assert_eq!(got.len(), SUBSCRIBER_BUFFER, "the buffer's worth arrives");
+        assert_eq!(
+            seqs(&got),
+            (1..=SUBSCRIBER_BUFFER as u64).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            sub.recv().await,
+            None,
+            "then the subscription ends, with no gap"
+        );
+        let mut again = p
+            .subscribe(&lot("a"), SUBSCRIBER_BUFFER as u64)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            seqs(&again.drain()),
+            [SUBSCRIBER_BUFFER as u64 + 1],
+            "resubscribing catches up"
+        );
+    }
+
+    #[tokio::test]
+    async fn starting_before_the_kept_log_is_refused() {
+        let p = MemoryEventPublisher::new();
+        let all: Vec<EventEnvelope> = (1..=MAX_LOGGED_EVENTS_PER_LOT as u64 + 5)
+            .map(|n| event("a", n))
+            .collect();
+        let _ = p.publish(&all).await;
+        assert_eq!(
+            p.subscribe(&lot("a"), 0).err(),
+            Some(SubscribeError::TooOld {
+                after: 0,
+                oldest: 6
+            })
+        );
+        let mut sub = p.subscribe(&lot("a"), 5).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sub.drain().len(), MAX_LOGGED_EVENTS_PER_LOT);
+    }
+
+    #[tokio::test]
+    async fn subscribers_per_lot_are_limited() {
+        let p = MemoryEventPublisher::new();
+        let subs: Vec<Subscription> = (0..MAX_SUBSCRIBERS_PER_LOT)
+            .map(|_| p.subscribe(&lot("a"), 0).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        assert_eq!(
+            p.subscribe(&lot("a"), 0).err(),
+            Some(SubscribeError::TooManySubscribers)
+        );
+        assert!(p.subscribe(&lot("b"), 0).is_ok(), "the limit is per lot");
+        drop(subs);
+        assert!(
+            p.subscribe(&lot("a"), 0).is_ok(),
+            "dropped subscriptions free their slots"
+        );
+    }
+}
