@@ -218,20 +218,29 @@ impl Inner {
             return;
         };
         let due = next_due(&lot);
-        let order = match self.lots.get_mut(&commit.lot_id) {
+        match self.lots.get_mut(&commit.lot_id) {
             Some(entry) => {
                 let order = entry.order;
-                if let Some(set) = self.by_status.get_mut(&entry.lot.status) {
-                    set.remove(&order);
+                // Indexes change only when the status or due time does (an
+                // ordinary bid changes neither).
+                if entry.lot.status != lot.status {
+                    if let Some(set) = self.by_status.get_mut(&entry.lot.status) {
+                        set.remove(&order);
+                    }
+                    self.by_status.entry(lot.status).or_default().insert(order);
                 }
-                if let Some(at) = entry.due {
-                    self.due.remove(&(at, commit.lot_id.clone()));
+                if entry.due != due {
+                    if let Some(at) = entry.due {
+                        self.due.remove(&(at, commit.lot_id.clone()));
+                    }
+                    if let Some(at) = due {
+                        self.due.insert((at, commit.lot_id.clone()));
+                    }
                 }
                 entry.events.extend(commit.events);
                 entry.bids.extend(commit.bids);
                 entry.due = due;
-                entry.lot = lot.clone();
-                order
+                entry.lot = lot;
             }
             None => {
                 let order = self.next_order;
@@ -241,22 +250,21 @@ impl Inner {
                     .entry(lot.seller_id().clone())
                     .or_default()
                     .insert(order);
+                self.by_status.entry(lot.status).or_default().insert(order);
+                if let Some(at) = due {
+                    self.due.insert((at, commit.lot_id.clone()));
+                }
                 self.lots.insert(
                     commit.lot_id.clone(),
                     LotEntry {
                         order,
-                        lot: lot.clone(),
+                        lot,
                         events: commit.events,
                         bids: commit.bids,
                         due,
                     },
                 );
-                order
             }
-        };
-        self.by_status.entry(lot.status).or_default().insert(order);
-        if let Some(at) = due {
-            self.due.insert((at, commit.lot_id));
         }
     }
 

@@ -31,7 +31,8 @@ pub enum CreditAction {
     Consume,
 }
 
-fn credit_checked(lot: &Lot) -> bool {
+/// True for a lot created with `creditCheck` (its bids place holds).
+pub fn is_checked(lot: &Lot) -> bool {
     lot.english().is_some_and(|(t, _)| t.credit_check)
 }
 
@@ -42,7 +43,7 @@ pub fn with_premium(lot: &Lot, amount: Money) -> Money {
 
 /// The hold `lot` needs now, if any.
 pub fn required_hold(lot: &Lot) -> Option<Hold> {
-    if !credit_checked(lot) {
+    if !is_checked(lot) {
         return None;
     }
     match lot.status {
@@ -71,7 +72,7 @@ pub fn required_hold(lot: &Lot) -> Option<Hold> {
 /// before the command: the bidder's maximum (buy now: price) plus premium.
 /// Checked even when the bidder is outbid at once (SPEC §2.2 case 4).
 pub fn command_hold(before: &Lot, command: &Command) -> Option<Hold> {
-    if !credit_checked(before) {
+    if !is_checked(before) {
         return None;
     }
     let (terms, _) = before.english()?;
@@ -100,7 +101,7 @@ pub fn credit_action(before: Option<&Lot>, after: &Lot) -> CreditAction {
         .settlement
         .as_ref()
         .is_some_and(|s| s.status == SettlementStatus::Paid);
-    if credit_checked(after) && was_pending && now_paid {
+    if is_checked(after) && was_pending && now_paid {
         return CreditAction::Consume;
     }
     let old = before.and_then(required_hold);

@@ -145,8 +145,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     /// loaded from the store has its credit hold set from its state, which
     /// repairs any hold a crash left behind (SPEC §3.1).
     async fn open_work(&mut self, lot_id: &LotId) -> Result<LotWork, StoreError> {
-        let base = match self.cache.get(lot_id) {
-            Some(lot) => Some(lot.clone()),
+        // The lot leaves the cache for the batch and returns once committed;
+        // if the commit fails it stays out and is reloaded next time.
+        let working = match self.cache.remove(lot_id) {
+            Some(lot) => Some(lot),
             None => {
                 let loaded = self.ports.store.load(lot_id).await?;
                 if let Some(lot) = &loaded {
@@ -155,16 +157,19 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 loaded
             }
         };
+        // The state before the batch matters only for credit holds.
+        let base = working.as_ref().filter(|l| credit::is_checked(l)).cloned();
+        let expected_sequence = working.as_ref().map_or(0, |l| l.sequence);
         let commit = LotCommit {
             lot_id: lot_id.clone(),
-            expected_sequence: base.as_ref().map_or(0, |l| l.sequence),
+            expected_sequence,
             lot: None,
             events: Vec::new(),
             bids: Vec::new(),
             commands: Vec::new(),
         };
         Ok(LotWork {
-            working: base.clone(),
+            working,
             base,
             commit,
             recorded: HashMap::new(),
@@ -173,7 +178,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     }
 
     async fn reconcile_credit(&self, lot: &Lot) {
-        if !lot.english().is_some_and(|(t, _)| t.credit_check) {
+        if !credit::is_checked(lot) {
             return;
         }
         let result = match credit::required_hold(lot) {
@@ -375,6 +380,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 writes.push(std::mem::replace(&mut work.commit, empty_commit(&lot_id)));
                 waiting.push((lot_id, work));
             } else {
+                if let Some(lot) = work.working.take() {
+                    self.remember(lot);
+                }
                 self.answer(work);
             }
         }
@@ -386,8 +394,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         for (((lot_id, work), result), events) in waiting.into_iter().zip(results).zip(published) {
             match result {
                 Ok(()) => {
+                    let mut work = work;
                     let credit_in_step = self.after_commit(&lot_id, &work).await;
-                    match work.working.clone() {
+                    match work.working.take() {
                         Some(lot) if credit_in_step => self.remember(lot),
                         // Not cached: its next load reconciles the hold.
                         _ => drop(self.cache.remove(&lot_id)),
