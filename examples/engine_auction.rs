@@ -3,6 +3,10 @@
 //! close, the settlement and its payment. Prints every public event.
 //!
 //! `cargo run --example engine_auction`
+#![allow(
+    clippy::print_stdout,
+    reason = "a runnable program reports to its terminal"
+)]
 
 use chrono::{Duration, TimeZone, Utc};
 use hammerfall_engine::{advance, apply, create, create_from, judge};

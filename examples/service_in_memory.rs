@@ -3,6 +3,10 @@
 //! fixed-price reservation that expires; a bidder hitting a credit limit.
 //!
 //! `cargo run --example service_in_memory`
+#![allow(
+    clippy::print_stdout,
+    reason = "a runnable program reports to its terminal"
+)]
 
 use chrono::{Duration, TimeZone, Utc};
 use hammerfall_adapters_memory::{

@@ -10,6 +10,10 @@
 //! clients that submit one bid and wait for its outcome, as many as it
 //! takes to reach about half the peak throughput (or as close as one-at-a-
 //! time clients get), with submit → outcome percentiles.
+#![allow(
+    clippy::print_stdout,
+    reason = "a runnable program reports to its terminal"
+)]
 
 use chrono::Duration as ChronoDuration;
 use futures_util::future::join_all;

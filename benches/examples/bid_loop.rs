@@ -4,6 +4,10 @@
 //!
 //! `cargo build --profile bench --example bid_loop -p hammerfall-benches`
 //! then `valgrind --tool=callgrind target/release/examples/bid_loop 100000`.
+#![allow(
+    clippy::print_stdout,
+    reason = "a runnable program reports to its terminal"
+)]
 
 use hammerfall_benches::{BidStream, bench_now, hot_lot};
 use hammerfall_engine::{apply, judge_into};

@@ -207,6 +207,12 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
         &self.inner.ports
     }
 
+    /// Commands waiting in the workers' inboxes (not yet taken into a
+    /// batch): the sequencer's backlog, for metrics and draining.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.shards.iter().map(flume::Sender::len).sum()
+    }
+
     pub(crate) fn shard_of(&self, lot_id: &LotId) -> &flume::Sender<Request> {
         let n = self.inner.shards.len() as u64;
         // `hash % n` < n ≤ usize::MAX.

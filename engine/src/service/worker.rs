@@ -332,6 +332,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                     return Ok(Err(Rejection::InsufficientCredit));
                 }
                 Err(e) => {
+                    // The ledger may have placed the hold before failing (a
+                    // lost acknowledgement): put the lot's hold back to what
+                    // the state the batch keeps requires.
+                    self.reconcile_credit(&before).await;
                     work.working = Some(before);
                     return Err(e.into());
                 }
@@ -410,10 +414,12 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 }
                 Err(StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)) => {
                     self.cache.remove(&lot_id);
+                    self.repair_credit(&lot_id, &work).await;
                     retry.extend(work.answers.into_iter().map(|(request, _)| request));
                 }
                 Err(e) => {
                     self.cache.remove(&lot_id);
+                    self.repair_credit(&lot_id, &work).await;
                     let message = e.to_string();
                     for (request, _) in work.answers {
                         let error = StoreError::Unavailable(message.clone().into());
@@ -423,6 +429,18 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             }
         }
         retry
+    }
+
+    /// After a commit that did not land: holds placed before it must not
+    /// outlive it, or the ex-leader's credit would be free to spend
+    /// elsewhere until the lot's next load (SPEC §3.1). Sets the lot's hold
+    /// from its stored state.
+    async fn repair_credit(&self, lot_id: &LotId, work: &LotWork) {
+        if work.working.as_ref().is_some_and(credit::is_checked)
+            && let Ok(Some(stored)) = self.ports.store.load(lot_id).await
+        {
+            self.reconcile_credit(&stored).await;
+        }
     }
 
     /// Credit changes that only shrink or release holds, made once the

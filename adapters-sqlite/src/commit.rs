@@ -1,0 +1,432 @@
+//! One [`LotCommit`] entry: checked and serialized on the caller's thread
+//! ([`EncodedCommit::new`]), then written by the writer thread inside the
+//! group's transaction ([`write_entry`]).
+//!
+//! Every way an entry can be refused (compare-and-set, a command key that
+//! exists) is decided before its first write, except a second command
+//! record's key; so only entries with several command records run under a
+//! savepoint ([`EncodedCommit::needs_savepoint`]), and a refused entry
+//! never leaves a write behind.
+
+use crate::codec::{self, InvalidCommit};
+use crate::writer::Fail;
+use hammerfall_engine::next_due;
+use hammerfall_ports::{CommandKey, LotCommit, StoreError};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+
+/// Most events, bid records or command records one entry may carry;
+/// beyond it the entry is refused with [`StoreError::TooLarge`].
+pub const MAX_RECORDS_PER_ENTRY: usize = 1_000;
+/// Most events one `log` row holds: a large entry (a hot lot's whole
+/// batch) is split, so a read of a few events decodes a bounded row.
+pub const LOG_CHUNK_EVENTS: usize = 64;
+
+/// A lot's row as it will be written.
+pub(crate) struct EncodedLot {
+    seller: String,
+    status: &'static str,
+    next_due: Option<i64>,
+    sequence: i64,
+    /// The terms, for a new lot only (they never change).
+    terms: Option<Vec<u8>>,
+    state: Vec<u8>,
+}
+
+/// A command record as it will be written.
+pub(crate) struct EncodedCommand {
+    /// The canonical key.
+    key: String,
+    /// Its hash slot.
+    slot: i64,
+    body: Vec<u8>,
+    /// For the error.
+    original: CommandKey,
+}
+
+/// One `log` row: a run of consecutive events and their bid records.
+pub(crate) struct LogChunk {
+    first: i64,
+    last: i64,
+    events: Vec<u8>,
+    bids: Option<Vec<u8>>,
+}
+
+/// A checked, serialized commit entry: everything the writer thread needs,
+/// so the one thread that holds the write lock does no JSON work.
+pub(crate) struct EncodedCommit {
+    lot_id: String,
+    expected: i64,
+    lot: Option<EncodedLot>,
+    log: Vec<LogChunk>,
+    commands: Vec<EncodedCommand>,
+}
+
+fn invalid(commit: &LotCommit, reason: &'static str) -> StoreError {
+    StoreError::Corrupt(Box::new(InvalidCommit {
+        lot_id: commit.lot_id.to_string(),
+        reason,
+    }))
+}
+
+/// Refuses an entry that is not internally consistent, before anything
+/// is written (the memory store's rules, so both stores refuse alike).
+fn check_shape(commit: &LotCommit) -> Result<(), StoreError> {
+    if commit.events.len() > MAX_RECORDS_PER_ENTRY
+        || commit.bids.len() > MAX_RECORDS_PER_ENTRY
+        || commit.commands.len() > MAX_RECORDS_PER_ENTRY
+    {
+        return Err(StoreError::TooLarge {
+            what: "records per commit entry",
+        });
+    }
+    let expected = commit.expected_sequence;
+    let numbered = commit
+        .events
+        .iter()
+        .zip(expected + 1..)
+        .all(|(e, seq)| e.sequence == seq);
+    if !numbered {
+        return Err(invalid(
+            commit,
+            "events must be numbered from expected_sequence + 1",
+        ));
+    }
+    let last = expected + commit.events.len() as u64;
+    match &commit.lot {
+        None if !commit.events.is_empty() => {
+            return Err(invalid(commit, "events without the state they lead to"));
+        }
+        Some(lot) if lot.lot_id != commit.lot_id => {
+            return Err(invalid(commit, "state of another lot"));
+        }
+        Some(lot) if lot.sequence != last || lot.sequence == 0 => {
+            return Err(invalid(commit, "state's sequence is not its last event's"));
+        }
+        _ => {}
+    }
+    let mut prev = expected;
+    for bid in &commit.bids {
+        if bid.sequence <= prev || bid.sequence > last {
+            return Err(invalid(
+                commit,
+                "bid records must belong to the new events, in order",
+            ));
+        }
+        prev = bid.sequence;
+    }
+    if commit.commands.iter().any(|c| c.lot_id != commit.lot_id) {
+        return Err(invalid(commit, "command record of another lot"));
+    }
+    Ok(())
+}
+
+/// Splits the events (and their bid records) into `log` rows.
+fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
+    let mut chunks = Vec::with_capacity(commit.events.len().div_ceil(LOG_CHUNK_EVENTS));
+    let mut bids = commit.bids.as_slice();
+    for events in commit.events.chunks(LOG_CHUNK_EVENTS) {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            continue;
+        };
+        let mine = bids.partition_point(|b| b.sequence <= last.sequence);
+        let (these, rest) = bids.split_at(mine);
+        bids = rest;
+        chunks.push(LogChunk {
+            first: codec::seq_to_sql(first.sequence),
+            last: codec::seq_to_sql(last.sequence),
+            events: codec::encode(&events)?,
+            bids: if these.is_empty() {
+                None
+            } else {
+                Some(codec::encode(&these)?)
+            },
+        });
+    }
+    Ok(chunks)
+}
+
+impl EncodedCommit {
+    /// Checks and serializes an entry.
+    pub(crate) fn new(commit: &LotCommit) -> Result<Self, StoreError> {
+        check_shape(commit)?;
+        let lot = match &commit.lot {
+            None => None,
+            Some(lot) => Some(EncodedLot {
+                seller: lot.seller_id().to_string(),
+                status: lot.status.as_str(),
+                next_due: next_due(lot).map(codec::nanos),
+                sequence: codec::seq_to_sql(lot.sequence),
+                terms: if commit.expected_sequence == 0 {
+                    Some(codec::encode(&*lot.terms)?)
+                } else {
+                    None
+                },
+                state: codec::encode_state(lot)?,
+            }),
+        };
+        let commands = commit
+            .commands
+            .iter()
+            .map(|c| {
+                let key = codec::command_key(&c.key);
+                Ok(EncodedCommand {
+                    slot: codec::key_slot(&key),
+                    key,
+                    body: codec::encode(c)?,
+                    original: c.key.clone(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self {
+            lot_id: commit.lot_id.to_string(),
+            expected: codec::seq_to_sql(commit.expected_sequence),
+            lot,
+            log: chunks(commit)?,
+            commands,
+        })
+    }
+
+    /// True if the entry can be refused after its first write (a second
+    /// command record's key may exist), so it needs a savepoint.
+    pub(crate) fn needs_savepoint(&self) -> bool {
+        self.commands.len() > 1
+    }
+
+    /// The entry's lot id (for errors).
+    fn conflict(&self) -> Fail<StoreError> {
+        let lot_id = hammerfall_ports::LotId::new(&self.lot_id);
+        match lot_id {
+            Ok(lot_id) => Fail::Refused(StoreError::Conflict {
+                lot_id,
+                expected: u64::try_from(self.expected).unwrap_or(0),
+            }),
+            Err(_) => Fail::Refused(StoreError::Corrupt(Box::new(InvalidCommit {
+                lot_id: self.lot_id.clone(),
+                reason: "invalid lot id",
+            }))),
+        }
+    }
+}
+
+/// The stored row of a lot, as far as a commit needs it.
+struct Stored {
+    key: i64,
+    sequence: i64,
+    status: String,
+    next_due: Option<i64>,
+}
+
+/// The writer's statements, prepared once per group.
+pub(crate) struct Statements<'c> {
+    select_lot: CachedStatement<'c>,
+    insert_command: CachedStatement<'c>,
+    command_at: CachedStatement<'c>,
+    insert_lot: CachedStatement<'c>,
+    insert_terms: CachedStatement<'c>,
+    update_state: CachedStatement<'c>,
+    update_indexed: CachedStatement<'c>,
+    insert_log: CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    pub(crate) fn prepare(conn: &'c Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            select_lot: conn
+                .prepare_cached("SELECT key, sequence, status, next_due FROM lots WHERE id = ?1")?,
+            insert_command: conn.prepare_cached(
+                "INSERT INTO commands (slot, key, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (slot) DO NOTHING",
+            )?,
+            command_at: conn.prepare_cached("SELECT key FROM commands WHERE slot = ?1")?,
+            insert_lot: conn.prepare_cached(
+                "INSERT INTO lots (id, seller, status, next_due, sequence, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            insert_terms: conn
+                .prepare_cached("INSERT INTO lot_terms (lot, terms) VALUES (?1, ?2)")?,
+            update_state: conn
+                .prepare_cached("UPDATE lots SET sequence = ?2, state = ?3 WHERE key = ?1")?,
+            update_indexed: conn.prepare_cached(
+                "UPDATE lots SET sequence = ?2, state = ?3, status = ?4, next_due = ?5
+                 WHERE key = ?1",
+            )?,
+            insert_log: conn.prepare_cached(
+                "INSERT INTO log (lot, first_sequence, last_sequence, events, bids)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+        })
+    }
+}
+
+/// Writes one entry: compare-and-set on the lot's sequence, the command
+/// records (a key that exists refuses the entry), the lot's row and its
+/// `log` rows (which are also the outbox).
+pub(crate) fn write_entry(
+    stmts: &mut Statements<'_>,
+    entry: &EncodedCommit,
+) -> Result<(), Fail<StoreError>> {
+    let stored = stmts
+        .select_lot
+        .query_row([&entry.lot_id], |row| {
+            Ok(Stored {
+                key: row.get(0)?,
+                sequence: row.get(1)?,
+                status: row.get(2)?,
+                next_due: row.get(3)?,
+            })
+        })
+        .optional()?;
+    let matches = match &stored {
+        None => entry.expected == 0,
+        Some(s) => s.sequence == entry.expected && s.sequence != 0,
+    };
+    if !matches {
+        return Err(entry.conflict());
+    }
+    if stored.is_none() && entry.lot.as_ref().is_some_and(|l| l.terms.is_none()) {
+        return Err(Fail::Refused(StoreError::Corrupt(Box::new(
+            InvalidCommit {
+                lot_id: entry.lot_id.clone(),
+                reason: "a new lot without its terms",
+            },
+        ))));
+    }
+    for command in &entry.commands {
+        insert_command(stmts, command)?;
+    }
+    let Some(lot) = &entry.lot else {
+        return Ok(());
+    };
+    let key = write_lot(stmts, stored.as_ref(), entry, lot)?;
+    for chunk in &entry.log {
+        stmts.insert_log.execute(params![
+            key,
+            chunk.first,
+            chunk.last,
+            chunk.events,
+            chunk.bids
+        ])?;
+    }
+    Ok(())
+}
+
+/// Inserts a command record at its key's hash slot, or the next free one
+/// after a collision; a slot holding the same key refuses the entry.
+fn insert_command(
+    stmts: &mut Statements<'_>,
+    command: &EncodedCommand,
+) -> Result<(), Fail<StoreError>> {
+    for probe in 0..codec::MAX_KEY_PROBES {
+        let slot = command.slot.wrapping_add(probe);
+        if stmts
+            .insert_command
+            .execute(params![slot, command.key, command.body])?
+            == 1
+        {
+            return Ok(());
+        }
+        let taken: String = stmts.command_at.query_row([slot], |r| r.get(0))?;
+        if taken == command.key {
+            return Err(Fail::Refused(StoreError::DuplicateCommand(
+                command.original.clone(),
+            )));
+        }
+    }
+    Err(Fail::Refused(StoreError::TooLarge {
+        what: "command key hash collisions",
+    }))
+}
+
+/// Inserts or updates the lot's row; its row key. The indexed columns are
+/// written only when they changed, so a bid that moves neither status nor
+/// due time touches no listing index.
+fn write_lot(
+    stmts: &mut Statements<'_>,
+    stored: Option<&Stored>,
+    entry: &EncodedCommit,
+    lot: &EncodedLot,
+) -> Result<i64, Fail<StoreError>> {
+    let Some(stored) = stored else {
+        // Checked before the entry's first write (`write_entry`).
+        let terms = lot.terms.as_deref().unwrap_or_default();
+        let key = stmts.insert_lot.insert(params![
+            entry.lot_id,
+            lot.seller,
+            lot.status,
+            lot.next_due,
+            lot.sequence,
+            lot.state
+        ])?;
+        stmts.insert_terms.execute(params![key, terms])?;
+        return Ok(key);
+    };
+    if stored.status == lot.status && stored.next_due == lot.next_due {
+        stmts
+            .update_state
+            .execute(params![stored.key, lot.sequence, lot.state])?;
+    } else {
+        stmts.update_indexed.execute(params![
+            stored.key,
+            lot.sequence,
+            lot.state,
+            lot.status,
+            lot.next_due
+        ])?;
+    }
+    Ok(stored.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hammerfall_engine::testkit::fixtures::{at, bid_command, english_lot, step, t0};
+
+    fn migrated() -> Connection {
+        let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        crate::schema::migrate(&conn, 0).unwrap_or_else(|e| panic!("{e}"));
+        conn
+    }
+
+    fn write(conn: &Connection, commit: &LotCommit) -> Result<(), StoreError> {
+        let entry = EncodedCommit::new(commit)?;
+        let mut stmts = Statements::prepare(conn).unwrap_or_else(|e| panic!("{e}"));
+        write_entry(&mut stmts, &entry).map_err(|f| match f {
+            Fail::Refused(e) => e,
+            Fail::Sql(e) => panic!("{e}"),
+        })
+    }
+
+    #[test]
+    fn a_key_whose_slot_is_taken_by_another_key_probes_to_the_next() {
+        let conn = migrated();
+        let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
+        let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
+        let key = codec::command_key(&bid.commit.commands[0].key);
+        let slot = codec::key_slot(&key);
+        // Another key already sits where this one hashes to.
+        conn.execute(
+            "INSERT INTO commands (slot, key, body) VALUES (?1, 'another key', x'00')",
+            [slot],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(write(&conn, &created.commit).is_ok());
+        assert!(write(&conn, &bid.commit).is_ok());
+        let stored: String = conn
+            .query_row(
+                "SELECT key FROM commands WHERE slot = ?1",
+                [slot.wrapping_add(1)],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored, key);
+        let found = crate::queries::command(&conn, &key).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found.as_ref(), bid.commit.commands.first());
+        // The same key again is a duplicate, found past the collision.
+        let mut again = step(&bid.lot, bid_command("bob", 3_000, "b2"), "c2", at(61));
+        again.commit.commands[0].key = bid.commit.commands[0].key.clone();
+        assert!(matches!(
+            write(&conn, &again.commit),
+            Err(StoreError::DuplicateCommand(_))
+        ));
+    }
+}

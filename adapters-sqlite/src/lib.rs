@@ -1,0 +1,108 @@
+//! # hammerfall-adapters-sqlite
+//!
+//! The embedded durable store: [`SqliteStore`] implements the `LotStore`
+//! and `CreditLedger` ports (and a transactional outbox) over one SQLite
+//! file, with group commit and crash safety.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use hammerfall_adapters_sqlite::SqliteStore;
+//! use std::sync::Arc;
+//!
+//! let store = Arc::new(SqliteStore::open("hammerfall.db")?);
+//! // Hand the same Arc to the service as its `store` and its `ledger`.
+//! # Ok(()) }
+//! ```
+//!
+//! ## Threads: nothing blocks the executor
+//!
+//! One **writer thread** owns the only write connection; **reader
+//! threads** (two by default) each own a read-only connection. Every port
+//! method sends its work over a channel and awaits a oneshot reply, so an
+//! async caller never blocks on SQLite. Serialization (JSON) happens on the
+//! caller's side, so the writer thread spends its time in SQLite only.
+//!
+//! ## Group commit
+//!
+//! The service's shard workers each send their batch as ONE `commit` call;
+//! the writer thread drains *every* pending request (commits from all
+//! shards, ledger writes, outbox acknowledgements; up to
+//! [`MAX_GROUP_ENTRIES`]) into ONE transaction, so one WAL fsync covers
+//! many bids. Inside it, each commit entry runs under its own `SAVEPOINT`:
+//! compare-and-set on the lot's sequence, then its command records (a key
+//! that exists refuses the entry), state, events, bid records and outbox
+//! row; a refused entry is rolled back to its savepoint alone and the
+//! others go on. Replies are sent only after `COMMIT` has returned: an
+//! acknowledged command is in a committed transaction.
+//!
+//! ## What survives what
+//!
+//! The file is in WAL mode with `synchronous = FULL` by default
+//! ([`Synchronous`]):
+//!
+//! | event | acknowledged commands | unacknowledged commands |
+//! |---|---|---|
+//! | process crash (`kill -9`, panic, OOM) | all kept | each entry wholly applied or wholly absent |
+//! | OS crash / power loss, `FULL` | all kept (the WAL was fsynced before the reply) | as above |
+//! | OS crash / power loss, `NORMAL` | the last transactions may be lost, whole | as above |
+//!
+//! "Wholly applied" means the lot's state, its events (gapless), its bid
+//! records, its command records and its outbox row together. Recovery is
+//! SQLite's own: the next open replays the committed WAL frames and
+//! ignores an uncommitted tail.
+//!
+//! **Credit holds** are written through the same writer, but in their own
+//! requests (the `CreditLedger` port is separate from `LotCommit`): a hold
+//! is placed before its bid's commit and released/shrunk/consumed after
+//! it. A crash in between leaves a hold that the lot's state does not
+//! need, or misses a release; the service repairs a lot's hold from its
+//! state whenever it loads the lot (holds are a pure function of the
+//! state), so ledger and lots agree again before the lot takes its next
+//! command.
+//!
+//! **Events** reach subscribers through the service's publisher right
+//! after the commit; the durable copy is the outbox (one row per committed
+//! entry with events, same transaction). [`SqliteStore::relay`] publishes
+//! what a crash left unpublished, at least once, in order per lot.
+//!
+//! ## Bad files
+//!
+//! [`SqliteStore::open`] refuses, with a typed [`OpenError`] and without
+//! writing anything: a file that is not a database, a corrupt one (with
+//! [`OpenOptions::check_integrity`], else at the first damaged read), one
+//! locked by another process past the busy timeout, a write-protected
+//! one, one with a newer schema version, and another application's
+//! database.
+//!
+//! ## Schema
+//!
+//! Versioned migrations in code (`PRAGMA user_version`, currently
+//! [`SCHEMA_VERSION`]; `PRAGMA application_id` marks the file). Reads are
+//! index-served: a lot by id; events and bids by `(lot, sequence)`; the
+//! listings by `(status, key)` and `(seller, key)` with opaque cursors;
+//! due work by `next_due` (the engine's `next_due(lot)`, kept in an
+//! indexed column).
+
+mod codec;
+mod commit;
+mod ledger;
+mod open;
+mod outbox;
+mod queries;
+mod readers;
+mod schema;
+mod store;
+mod writer;
+
+pub use codec::{BadRecord, InvalidCommit, InvalidCursor};
+pub use commit::{LOG_CHUNK_EVENTS, MAX_RECORDS_PER_ENTRY};
+pub use ledger::{BadCreditValue, MAX_HOLDS_PER_PARTICIPANT};
+pub use open::{
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_READ_THREADS, MAX_READ_THREADS, OpenError, OpenOptions,
+    READER_CACHE_KIB, Synchronous, WAL_AUTOCHECKPOINT_PAGES, WRITER_CACHE_KIB,
+};
+pub use outbox::{MAX_OUTBOX_BATCH, OutboxEntry};
+pub use readers::READ_QUEUE_CAPACITY;
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use store::{MAX_COMMIT_BATCH, RelayError, SqliteStore};
+pub use writer::{MAX_GROUP_ENTRIES, WRITER_QUEUE_CAPACITY};

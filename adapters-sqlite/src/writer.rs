@@ -1,0 +1,367 @@
+//! The writer thread: the only owner of the write connection. Requests
+//! arrive over a channel from every caller (every service shard, the
+//! ledger, the outbox relay); the thread drains everything pending into
+//! ONE transaction (group commit: one WAL fsync for all of it), applies
+//! each request alone (a refused request leaves no write behind: under a
+//! SAVEPOINT where a refusal can follow a write, see `commit`), commits,
+//! and only then answers. An answer is therefore an
+//! acknowledgement: its writes are in a committed transaction, durable to
+//! the `synchronous` level the store was opened with.
+
+use crate::commit::{EncodedCommit, Statements, write_entry};
+use crate::ledger;
+use hammerfall_ports::{
+    CreditError, CreditView, Currency, LotId, Money, ParticipantId, StoreError,
+};
+use rusqlite::{Connection, ErrorCode};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Most requests (commit entries and ledger operations) one transaction
+/// takes; the rest wait for the next one. Bounds a transaction's size and
+/// the latency a request can add to the others of its group.
+pub const MAX_GROUP_ENTRIES: usize = 8_192;
+/// Requests the writer's channel holds before callers wait (backpressure).
+pub const WRITER_QUEUE_CAPACITY: usize = 4_096;
+
+/// Where a request's answer goes.
+pub(crate) type Reply<T> = futures_channel::oneshot::Sender<T>;
+
+/// Why one request inside a transaction did not apply.
+pub(crate) enum Fail<E> {
+    /// Refused by a rule (conflict, duplicate key, insufficient credit):
+    /// its savepoint is rolled back, the group goes on.
+    Refused(E),
+    /// SQLite failed; the savepoint is rolled back if the transaction is
+    /// still alive, else the whole group fails.
+    Sql(rusqlite::Error),
+}
+
+impl<E> From<rusqlite::Error> for Fail<E> {
+    fn from(e: rusqlite::Error) -> Self {
+        Fail::Sql(e)
+    }
+}
+
+/// A ledger operation (SPEC §3.1), written like a commit entry.
+pub(crate) enum CreditOp {
+    SetLimit {
+        participant: ParticipantId,
+        limit: Money,
+        currency: Currency,
+    },
+    Hold {
+        lot: LotId,
+        participant: ParticipantId,
+        amount: Money,
+        currency: Currency,
+    },
+    Release {
+        lot: LotId,
+    },
+    Consume {
+        lot: LotId,
+    },
+}
+
+/// What a ledger operation answers.
+pub(crate) enum CreditDone {
+    View(CreditView),
+    Done,
+}
+
+/// A request to the writer thread.
+pub(crate) enum Write {
+    /// `LotStore::commit`: one result per entry, in order.
+    Commit {
+        entries: Vec<EncodedCommit>,
+        reply: Reply<Vec<Result<(), StoreError>>>,
+    },
+    /// A `CreditLedger` write.
+    Credit {
+        op: CreditOp,
+        reply: Reply<Result<CreditDone, CreditError>>,
+    },
+    /// Deletes outbox rows up to a position (the relay published them).
+    AckOutbox {
+        through: i64,
+        reply: Reply<Result<(), StoreError>>,
+    },
+}
+
+impl Write {
+    fn weight(&self) -> usize {
+        match self {
+            Write::Commit { entries, .. } => entries.len().max(1),
+            Write::Credit { .. } | Write::AckOutbox { .. } => 1,
+        }
+    }
+}
+
+/// A request carried out inside the open transaction, answered once the
+/// transaction's fate is known.
+enum Pending {
+    Commit(
+        Reply<Vec<Result<(), StoreError>>>,
+        Vec<Result<(), StoreError>>,
+    ),
+    Credit(
+        Reply<Result<CreditDone, CreditError>>,
+        Result<CreditDone, CreditError>,
+    ),
+    Ack(Reply<Result<(), StoreError>>, Result<(), StoreError>),
+}
+
+fn unavailable(why: &str) -> Box<dyn std::error::Error + Send + Sync> {
+    why.to_owned().into()
+}
+
+impl Pending {
+    /// The transaction committed: the results stand. A caller that went
+    /// away does not care.
+    fn send(self) {
+        match self {
+            Pending::Commit(reply, results) => drop(reply.send(results)),
+            Pending::Credit(reply, result) => drop(reply.send(result)),
+            Pending::Ack(reply, result) => drop(reply.send(result)),
+        }
+    }
+
+    /// The transaction did not commit: nothing of it happened.
+    fn fail(self, why: &str) {
+        match self {
+            Pending::Commit(reply, results) => {
+                let failed = results
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(unavailable(why))))
+                    .collect();
+                drop(reply.send(failed));
+            }
+            Pending::Credit(reply, _) => {
+                drop(reply.send(Err(CreditError::Unavailable(unavailable(why)))));
+            }
+            Pending::Ack(reply, _) => {
+                drop(reply.send(Err(StoreError::Unavailable(unavailable(why)))))
+            }
+        }
+    }
+}
+
+impl Write {
+    /// Answers a request that never ran: nothing of it happened.
+    fn fail(self, why: &str) {
+        match self {
+            Write::Commit { entries, reply } => {
+                Pending::Commit(reply, entries.iter().map(|_| Ok(())).collect()).fail(why);
+            }
+            Write::Credit { reply, .. } => Pending::Credit(reply, Ok(CreditDone::Done)).fail(why),
+            Write::AckOutbox { reply, .. } => Pending::Ack(reply, Ok(())).fail(why),
+        }
+    }
+}
+
+/// A failure that must be mapped to a port's error.
+pub(crate) trait FromSql {
+    fn from_sql(e: rusqlite::Error) -> Self;
+}
+
+/// True for the errors that say the stored data itself is bad.
+pub(crate) fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+impl FromSql for StoreError {
+    fn from_sql(e: rusqlite::Error) -> Self {
+        if is_corruption(&e) {
+            StoreError::Corrupt(Box::new(e))
+        } else {
+            StoreError::Unavailable(Box::new(e))
+        }
+    }
+}
+
+impl FromSql for CreditError {
+    fn from_sql(e: rusqlite::Error) -> Self {
+        CreditError::Unavailable(Box::new(e))
+    }
+}
+
+/// The transaction is gone (SQLite rolled it back, or a savepoint could not
+/// be handled): the whole group fails.
+struct Abort(String);
+
+impl From<rusqlite::Error> for Abort {
+    fn from(e: rusqlite::Error) -> Self {
+        Abort(e.to_string())
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs `f` under a savepoint: kept if it succeeds, rolled back if it
+/// fails. `Err` only when the transaction itself is lost.
+fn in_savepoint<T, E: FromSql>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, Fail<E>>,
+) -> Result<Result<T, E>, Abort> {
+    exec(conn, "SAVEPOINT entry")?;
+    match f() {
+        Ok(value) => {
+            exec(conn, "RELEASE entry")?;
+            Ok(Ok(value))
+        }
+        Err(fail) => {
+            if conn.is_autocommit() {
+                return Err(Abort(lost(&fail)));
+            }
+            exec(conn, "ROLLBACK TO entry")?;
+            exec(conn, "RELEASE entry")?;
+            Ok(Err(match fail {
+                Fail::Refused(e) => e,
+                Fail::Sql(e) => E::from_sql(e),
+            }))
+        }
+    }
+}
+
+fn lost<E>(fail: &Fail<E>) -> String {
+    match fail {
+        Fail::Sql(e) => e.to_string(),
+        Fail::Refused(_) => "transaction rolled back".to_owned(),
+    }
+}
+
+/// Runs `f` without a savepoint, for work that is refused only before its
+/// first write: a refusal leaves nothing to undo; a SQLite error may have
+/// left a partial write, so it fails the whole group.
+fn unguarded<T, E>(f: impl FnOnce() -> Result<T, Fail<E>>) -> Result<Result<T, E>, Abort> {
+    match f() {
+        Ok(value) => Ok(Ok(value)),
+        Err(Fail::Refused(e)) => Ok(Err(e)),
+        Err(fail) => Err(Abort(lost(&fail))),
+    }
+}
+
+/// Writes a commit request's entries, each alone.
+fn commit_entries<'c>(
+    conn: &'c Connection,
+    stmts: &mut Option<Statements<'c>>,
+    entries: &[EncodedCommit],
+) -> Result<Vec<Result<(), StoreError>>, Abort> {
+    let stmts = match stmts {
+        Some(stmts) => stmts,
+        None => stmts.insert(Statements::prepare(conn)?),
+    };
+    let mut results = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let result = if entry.needs_savepoint() {
+            in_savepoint(conn, || write_entry(stmts, entry))?
+        } else {
+            unguarded(|| write_entry(stmts, entry))?
+        };
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Carries out one request inside the open transaction.
+fn apply<'c>(
+    conn: &'c Connection,
+    stmts: &mut Option<Statements<'c>>,
+    write: Write,
+) -> Result<Pending, (Pending, Abort)> {
+    match write {
+        Write::Commit { entries, reply } => match commit_entries(conn, stmts, &entries) {
+            Ok(results) => Ok(Pending::Commit(reply, results)),
+            Err(abort) => {
+                let results = entries.iter().map(|_| Ok(())).collect();
+                Err((Pending::Commit(reply, results), abort))
+            }
+        },
+        Write::Credit { op, reply } => match in_savepoint(conn, || ledger::write(conn, &op)) {
+            Ok(result) => Ok(Pending::Credit(reply, result)),
+            Err(abort) => Err((Pending::Credit(reply, Ok(CreditDone::Done)), abort)),
+        },
+        Write::AckOutbox { through, reply } => {
+            match in_savepoint(conn, || crate::outbox::acknowledge(conn, through)) {
+                Ok(result) => Ok(Pending::Ack(reply, result)),
+                Err(abort) => Err((Pending::Ack(reply, Ok(())), abort)),
+            }
+        }
+    }
+}
+
+/// One group: begin, every request, commit, answer.
+fn run_group(conn: &Connection, group: Vec<Write>) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        let why = format!("could not begin a transaction: {e}");
+        for write in group {
+            write.fail(&why);
+        }
+        return;
+    }
+    let mut done = Vec::with_capacity(group.len());
+    let mut rest = group.into_iter();
+    let mut aborted = None;
+    {
+        let mut stmts = None;
+        for write in rest.by_ref() {
+            match apply(conn, &mut stmts, write) {
+                Ok(pending) => done.push(pending),
+                Err((pending, Abort(why))) => {
+                    done.push(pending);
+                    aborted = Some(why);
+                    break;
+                }
+            }
+        }
+    }
+    let outcome = match aborted {
+        Some(why) => Err(format!("the transaction was rolled back: {why}")),
+        None => exec(conn, "COMMIT").map_err(|e| format!("commit failed: {e}")),
+    };
+    match outcome {
+        Ok(()) => done.into_iter().for_each(Pending::send),
+        Err(why) => {
+            if !conn.is_autocommit()
+                && let Err(e) = exec(conn, "ROLLBACK")
+            {
+                tracing::error!(error = %e, "rollback after a failed group commit failed");
+            }
+            tracing::warn!(reason = %why, "group commit failed; nothing of it was acknowledged");
+            done.into_iter().for_each(|p| p.fail(&why));
+            rest.for_each(|w| w.fail(&why));
+        }
+    }
+}
+
+/// The writer thread's loop: serves until every sender is gone.
+pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
+    while let Ok(first) = inbox.recv() {
+        let mut weight = first.weight();
+        let mut group = vec![first];
+        while weight < MAX_GROUP_ENTRIES {
+            match inbox.try_recv() {
+                Ok(write) => {
+                    weight += write.weight();
+                    group.push(write);
+                }
+                Err(_) => break,
+            }
+        }
+        // A panic (a bug) must not take the thread down with requests
+        // unanswered: their reply senders are dropped, which callers see as
+        // "unavailable"; the transaction is rolled back below.
+        if catch_unwind(AssertUnwindSafe(|| run_group(&conn, group))).is_err() {
+            tracing::error!("the writer thread panicked in a group commit; rolled back");
+            if !conn.is_autocommit() {
+                drop(exec(&conn, "ROLLBACK"));
+            }
+        }
+    }
+}
