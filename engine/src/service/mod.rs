@@ -12,7 +12,7 @@
 //! futures, and the host spawns them on its own executor.
 
 mod consume;
-mod records;
+pub(crate) mod records;
 mod timers;
 mod worker;
 

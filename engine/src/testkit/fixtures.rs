@@ -4,9 +4,9 @@
 
 use crate::{apply, create, create_from, judge};
 use hammerfall_ports::{
-    Accepted, Actor, BidId, BidOutcome, BidRecord, Command, CommandEnvelope, CommandId, CommandKey,
-    CommandOutcome, CommandRecord, CreateLot, Currency, Decimal, Duration, Event, EventEnvelope,
-    Lot, LotCommit, LotId, Money, ParticipantId, PlaceBid, SequencedEvent, Timestamp,
+    Accepted, Actor, BidId, BidRecord, Command, CommandEnvelope, CommandId, CommandKey,
+    CommandOutcome, CommandRecord, CreateLot, Currency, Decimal, Duration, EventEnvelope, Lot,
+    LotCommit, LotId, Money, ParticipantId, PlaceBid, SequencedEvent, Timestamp,
 };
 
 /// The instant every check starts from: 2030-01-01T00:00:00Z, fixed so that
@@ -195,52 +195,15 @@ pub fn step(lot: &Lot, command: Command, command_id: &str, now: Timestamp) -> St
 }
 
 fn accepted(command: &Command, after: &Lot) -> Accepted {
-    match command {
-        Command::PlaceBid(bid) => {
-            let leads = after
-                .english()
-                .and_then(|(_, s)| s.leader.as_ref())
-                .is_some_and(|l| l.bidder_id == bid.bidder.participant_id);
-            Accepted::Bid {
-                bid_id: bid.bid_id.clone(),
-                outcome: if leads {
-                    BidOutcome::Leading
-                } else {
-                    BidOutcome::Outbid
-                },
-                your_maximum: Money::new(bid.amount, after.currency())
-                    .unwrap_or_else(|_| Money::zero(after.currency())),
-            }
-        }
-        Command::Reserve { reservation_id, .. } => Accepted::Reservation {
-            reservation_id: reservation_id.clone(),
-        },
-        _ => Accepted::Lot,
-    }
+    crate::service::records::accepted_result(command, after)
 }
 
-/// The bid history records of `events`' `BidAccepted` events.
+/// The bid history records of `events`' `BidAccepted` events (as the
+/// service writes them).
 pub fn bid_records(events: &[SequencedEvent]) -> Vec<BidRecord> {
-    events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::BidAccepted(bid) => Some(BidRecord {
-                bid_id: bid.bid_id.clone(),
-                bid_number: bid.bid_number,
-                sequence: e.sequence,
-                bidder_id: bid.bidder_id.clone(),
-                maximum: bid.maximum,
-                current_price: bid.current_price,
-                placed_at: e.occurred_at,
-                outcome: if bid.leader_id == bid.bidder_id {
-                    BidOutcome::Leading
-                } else {
-                    BidOutcome::Outbid
-                },
-            }),
-            _ => None,
-        })
-        .collect()
+    let mut out = Vec::new();
+    crate::service::records::bid_records(events, &mut out);
+    out
 }
 
 /// `count` bids on `lot`, by two bidders taking turns, each a dollar above
