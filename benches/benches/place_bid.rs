@@ -1,7 +1,10 @@
 //! Engine hot path: decide + apply of one bid on a hot lot.
 //!
 //! `cargo bench --bench place_bid`
-#![allow(missing_docs, reason = "criterion's macros generate the public entry points")]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate the public entry points"
+)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hammerfall_benches::{BidStream, bench_now, hot_lot};

@@ -11,6 +11,11 @@
 //! takes to reach about half the peak throughput (or as close as one-at-a-
 //! time clients get), with submit → outcome percentiles.
 #![allow(
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss,
+    reason = "rates and percentages of a benchmark, never money"
+)]
+#![allow(
     clippy::print_stdout,
     reason = "a runnable program reports to its terminal"
 )]
