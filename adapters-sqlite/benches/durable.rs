@@ -6,7 +6,13 @@
 //! `cargo bench -p hammerfall-adapters-sqlite --bench durable`
 //! (`HAMMERFALL_BENCH_SECS` sets the seconds per scenario, default 5;
 //! `HAMMERFALL_BENCH_DIR` where the file goes, default Cargo's target tmp
-//! dir, which is on the same disk as the build).
+//! dir, which is on the same disk as the build;
+//! `HAMMERFALL_BENCH_WORKERS` and `HAMMERFALL_BENCH_MAX_BATCH` override the
+//! service's shard count and batch size, default `ServiceConfig::default()`).
+//!
+//! Besides bids/s and latency it prints the process's CPU time per bid
+//! (all threads) and the bytes it wrote per bid: on a machine shared with
+//! other work these are steadier than the rates.
 //!
 //! Scenarios, on 1,000 English lots:
 //! - `group_commit`: many concurrent clients (closed loop: each submits a
@@ -75,26 +81,25 @@ fn service(path: &std::path::Path) -> Svc {
         clock: Arc::new(ManualClock::default()),
         ids: Arc::new(SequentialIds::new()),
     };
-    let shards: usize = std::env::var("HF_SHARDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
-    let batch: usize = std::env::var("HF_BATCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(512);
-    let (svc, workers) = Service::new(
-        ports,
-        ServiceConfig {
-            workers: shards,
-            max_batch: batch,
-            ..ServiceConfig::default()
-        },
-    );
+    let defaults = ServiceConfig::default();
+    let config = ServiceConfig {
+        workers: env_or("HAMMERFALL_BENCH_WORKERS", defaults.workers),
+        max_batch: env_or("HAMMERFALL_BENCH_MAX_BATCH", defaults.max_batch),
+        ..defaults
+    };
+    let (svc, workers) = Service::new(ports, config);
     for w in workers {
         tokio::spawn(w);
     }
     svc
+}
+
+/// A number from the environment, else `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn create_lots(svc: &Svc, n: usize) -> Lots {

@@ -116,7 +116,7 @@ pub(crate) fn write(conn: &Connection, op: &CreditOp) -> Result<CreditDone, Fail
         CreditOp::Release { lot } => release(conn, lot).map(|()| CreditDone::Done),
         CreditOp::Consume { lot } => consume(conn, lot).map(|()| CreditDone::Done),
     };
-    result.or_else(|e| refuse(e))
+    result.or_else(refuse)
 }
 
 fn set_limit(

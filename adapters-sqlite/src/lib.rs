@@ -28,12 +28,16 @@
 //! the writer thread drains *every* pending request (commits from all
 //! shards, ledger writes, outbox acknowledgements; up to
 //! [`MAX_GROUP_ENTRIES`]) into ONE transaction, so one WAL fsync covers
-//! many bids. Inside it, each commit entry runs under its own `SAVEPOINT`:
-//! compare-and-set on the lot's sequence, then its command records (a key
-//! that exists refuses the entry), state, events, bid records and outbox
-//! row; a refused entry is rolled back to its savepoint alone and the
-//! others go on. Replies are sent only after `COMMIT` has returned: an
-//! acknowledged command is in a committed transaction.
+//! many bids. Inside it, each commit entry does its compare-and-set on the
+//! lot's sequence, then writes its command records (a key that exists
+//! refuses the entry), state and log rows. Every refusal of an entry comes
+//! before its first write, except a *second* command record's duplicate
+//! key: entries with several command records run under a `SAVEPOINT` and
+//! roll back to it alone; the others need none. An unexpected SQLite error
+//! in the middle of an entry fails the whole group (nothing of it is
+//! acknowledged; every caller may retry). Replies are sent only after
+//! `COMMIT` has returned: an acknowledged command is in a committed
+//! transaction.
 //!
 //! ## What survives what
 //!
@@ -47,7 +51,8 @@
 //! | OS crash / power loss, `NORMAL` | the last transactions may be lost, whole | as above |
 //!
 //! "Wholly applied" means the lot's state, its events (gapless), its bid
-//! records, its command records and its outbox row together. Recovery is
+//! records and its command records together (its log rows are also its
+//! outbox entry). Recovery is
 //! SQLite's own: the next open replays the committed WAL frames and
 //! ignores an uncommitted tail.
 //!
@@ -61,9 +66,11 @@
 //! command.
 //!
 //! **Events** reach subscribers through the service's publisher right
-//! after the commit; the durable copy is the outbox (one row per committed
-//! entry with events, same transaction). [`SqliteStore::relay`] publishes
-//! what a crash left unpublished, at least once, in order per lot.
+//! after the commit; their durable copy is the `log` table, written in the
+//! same transaction and appended in commit order, so the log *is* the
+//! outbox. [`SqliteStore::relay`] publishes what follows the acknowledged
+//! position (a `meta` row) and moves it: what a crash left unpublished goes
+//! out at least once, in order per lot.
 //!
 //! ## Bad files
 //!
@@ -78,10 +85,21 @@
 //!
 //! Versioned migrations in code (`PRAGMA user_version`, currently
 //! [`SCHEMA_VERSION`]; `PRAGMA application_id` marks the file). Reads are
-//! index-served: a lot by id; events and bids by `(lot, sequence)`; the
+//! index-served: a lot by id; events and bids from the lot's `log` rows by
+//! `(lot, last_sequence)` (at most [`LOG_CHUNK_EVENTS`] events a row); the
 //! listings by `(status, key)` and `(seller, key)` with opaque cursors;
 //! due work by `next_due` (the engine's `next_due(lot)`, kept in an
-//! indexed column).
+//! indexed column); idempotency records at their key's hash slot (one
+//! B-tree lookup).
+//!
+//! ## Performance
+//!
+//! See the crate's README for the figures of `benches/durable.rs` and
+//! what bounds them: per bid, a cross-thread lookup of the idempotency
+//! record (the service asks for it before judging) and about three pages
+//! of WAL and checkpoint writes. Services over this store gain from more
+//! shards than cores (`ServiceConfig::workers`): a shard waits for its
+//! group's fsync, and more shards put more bids into each group.
 
 mod codec;
 mod commit;
@@ -98,8 +116,9 @@ pub use codec::{BadRecord, InvalidCommit, InvalidCursor};
 pub use commit::{LOG_CHUNK_EVENTS, MAX_RECORDS_PER_ENTRY};
 pub use ledger::{BadCreditValue, MAX_HOLDS_PER_PARTICIPANT};
 pub use open::{
-    DEFAULT_BUSY_TIMEOUT, DEFAULT_READ_THREADS, MAX_READ_THREADS, OpenError, OpenOptions,
-    READER_CACHE_KIB, Synchronous, WAL_AUTOCHECKPOINT_PAGES, WRITER_CACHE_KIB,
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_READ_THREADS, JOURNAL_SIZE_LIMIT_BYTES, MAX_READ_THREADS,
+    OpenError, OpenOptions, READER_CACHE_KIB, Synchronous, WAL_AUTOCHECKPOINT_PAGES,
+    WRITER_CACHE_KIB,
 };
 pub use outbox::{MAX_OUTBOX_BATCH, OutboxEntry};
 pub use readers::READ_QUEUE_CAPACITY;

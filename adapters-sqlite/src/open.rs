@@ -21,10 +21,15 @@ pub const MAX_READ_THREADS: usize = 64;
 /// checkpoints less often: hot pages are then copied once for many
 /// transactions.
 pub const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// Size the WAL file is truncated back to after a checkpoint let it
+/// restart, in bytes (it grows past it between checkpoints).
+pub const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// The writer's page cache, in KiB.
-pub const WRITER_CACHE_KIB: i64 = 128 * 1024;
-/// Each reader's page cache, in KiB.
-pub const READER_CACHE_KIB: i64 = 32 * 1024;
+pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Each reader's page cache, in KiB. Small on purpose: in WAL mode a
+/// reader drops its whole cache whenever another connection has committed
+/// since its last read, which under write load is every read.
+pub const READER_CACHE_KIB: i64 = 4 * 1024;
 
 /// When a commit is acknowledged, relative to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -248,13 +253,6 @@ impl OpenOptions {
         if self.check_integrity {
             quick_check(path, &conn)?;
         }
-        if found.tables == 0 {
-            let ps: i64 = std::env::var("HF_PAGE")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(4096);
-            conn.pragma_update(None, "page_size", ps).map_err(fail)?;
-        }
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))
             .map_err(fail)?;
@@ -270,16 +268,8 @@ impl OpenOptions {
         };
         conn.pragma_update(None, "synchronous", synchronous)
             .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES))
-            .and_then(|()| {
-                conn.pragma_update(
-                    None,
-                    "cache_size",
-                    -std::env::var("HF_WCACHE")
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(WRITER_CACHE_KIB),
-                )
-            })
+            .and_then(|()| conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES))
+            .and_then(|()| conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB))
             .and_then(|()| conn.pragma_update(None, "temp_store", "MEMORY"))
             .map_err(fail)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -292,15 +282,8 @@ impl OpenOptions {
         let fail = |e| classify(path, e);
         let conn = Connection::open_with_flags(path, flags).map_err(fail)?;
         conn.busy_timeout(self.busy_timeout).map_err(fail)?;
-        conn.pragma_update(
-            None,
-            "cache_size",
-            -std::env::var("HF_RCACHE")
-                .ok()
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(READER_CACHE_KIB),
-        )
-        .map_err(fail)?;
+        conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+            .map_err(fail)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }

@@ -11,7 +11,7 @@ use crate::writer::Fail;
 use hammerfall_ports::{EventEnvelope, LotId, SequencedEvent, StoreError};
 use rusqlite::Connection;
 
-/// Most log rows one [`pending`] read returns.
+/// Most log rows one [`SqliteStore::pending_events`](crate::SqliteStore::pending_events) call returns.
 pub const MAX_OUTBOX_BATCH: usize = 1_000;
 
 /// The `meta` row holding the relay's acknowledged position.

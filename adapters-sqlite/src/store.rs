@@ -220,6 +220,16 @@ impl LotStore for SqliteStore {
         self.read(move |conn| queries::command(conn, &key)).await
     }
 
+    async fn commands(
+        &self,
+        keys: &[CommandKey],
+    ) -> Result<Vec<Option<CommandRecord>>, StoreError> {
+        // One trip to a reader thread for a whole batch of lookups.
+        let keys: Vec<String> = keys.iter().map(codec::command_key).collect();
+        self.read(move |conn| keys.iter().map(|key| queries::command(conn, key)).collect())
+            .await
+    }
+
     async fn events_after(
         &self,
         lot_id: &LotId,

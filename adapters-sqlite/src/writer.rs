@@ -340,7 +340,13 @@ fn run_group(conn: &Connection, group: Vec<Write>) {
     }
 }
 
-/// The writer thread's loop: serves until every sender is gone.
+/// The writer thread's loop: serves until every sender is gone. Takes the
+/// connection and the channel by value: the thread owns them, and the
+/// connection closes (checkpointing the WAL) when the loop ends.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the writer thread owns its connection and inbox"
+)]
 pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
     while let Ok(first) = inbox.recv() {
         let mut weight = first.weight();

@@ -49,7 +49,7 @@ fn a_file_that_is_not_a_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("garbage.db");
     let garbage: Vec<u8> = (0..16_384u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
         .collect();
     std::fs::write(&path, &garbage).unwrap();
     match SqliteStore::open(&path) {
@@ -69,7 +69,9 @@ fn damage(path: &Path) {
     let len = std::fs::metadata(path).unwrap().len();
     let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     file.seek(SeekFrom::Start(4096)).unwrap();
-    let noise: Vec<u8> = (0..len - 4096).map(|i| (i * 31 % 251) as u8).collect();
+    let noise: Vec<u8> = (0..len - 4096)
+        .map(|i| (i * 31 % 251).to_le_bytes()[0])
+        .collect();
     file.write_all(&noise).unwrap();
     file.sync_all().unwrap();
 }

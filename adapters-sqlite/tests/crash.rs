@@ -276,7 +276,8 @@ fn run_child(path: &Path, cycle: u64, epoch: i64, rng: &mut Rng) -> Run {
         .env(CYCLE_ENV, cycle.to_string())
         .env(EPOCH_ENV, epoch.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // A child that fails to start says why on the test's stderr.
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -306,13 +307,15 @@ fn run_child(path: &Path, cycle: u64, epoch: i64, rng: &mut Rng) -> Run {
         }
         run
     });
-    // Every fourth run dies early, maybe while opening or creating lots;
-    // the others under full load.
-    let early = cycle % 4 == 3;
+    // Every third run (the second of three) dies early, maybe while opening
+    // or creating lots; the others under full load.
+    let early = cycle % 3 == 1;
     if early {
         std::thread::sleep(Duration::from_millis(rng.below(300)));
     } else {
-        ready_rx.recv_timeout(START_TIMEOUT).unwrap();
+        ready_rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|e| {
+            panic!("crash child {cycle} did not get going ({e:?}); see its stderr above")
+        });
         std::thread::sleep(Duration::from_millis(150 + rng.below(900)));
     }
     child.kill().unwrap(); // SIGKILL

@@ -739,7 +739,8 @@ fn command_for(spec: &LotSpec, lot: &Lot, act: Act, i: usize) -> Command {
             };
             Command::PlaceBid(PlaceBid {
                 amount,
-                currency: (wrong_currency || i % 2 == 0).then(|| CurrencyCode::new(code).unwrap()),
+                currency: (wrong_currency || i.is_multiple_of(2))
+                    .then(|| CurrencyCode::new(code).unwrap()),
                 bid_id: BidId::new(format!("bid-{i}")).unwrap(),
                 bidder,
             })

@@ -218,6 +218,22 @@ pub trait LotStore: Send + Sync + 'static {
         key: &CommandKey,
     ) -> impl Future<Output = Result<Option<CommandRecord>, StoreError>> + Send;
 
+    /// The idempotency records under `keys`, in the same order. The service
+    /// asks once per batch; stores with a round trip per call (SQLite's
+    /// reader threads, DynamoDB) override this to answer all keys at once.
+    fn commands(
+        &self,
+        keys: &[CommandKey],
+    ) -> impl Future<Output = Result<Vec<Option<CommandRecord>>, StoreError>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(keys.len());
+            for key in keys {
+                found.push(self.command(key).await?);
+            }
+            Ok(found)
+        }
+    }
+
     /// Events of a lot with sequence > `after`, ascending, at most `limit`.
     fn events_after(
         &self,

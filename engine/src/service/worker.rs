@@ -115,6 +115,28 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     /// Judges a batch and commits it; returns the requests to judge again
     /// (their lot lost a compare-and-set race).
     async fn attempt(&mut self, batch: Vec<Request>) -> Vec<Request> {
+        // Every idempotency record the batch may need, in one store call.
+        let keys: Vec<CommandKey> = batch
+            .iter()
+            .filter(|r| !matches!(r.envelope.command, Command::Advance))
+            .map(|r| command_key(&r.envelope))
+            .collect();
+        let known: HashMap<CommandKey, CommandRecord> = match self.ports.store.commands(&keys).await
+        {
+            Ok(found) => keys
+                .into_iter()
+                .zip(found)
+                .filter_map(|(k, r)| Some((k, r?)))
+                .collect(),
+            Err(e) => {
+                let message = e.to_string();
+                for request in batch {
+                    let error = StoreError::Unavailable(message.clone().into());
+                    self.finish(request, Err(error.into()));
+                }
+                return Vec::new();
+            }
+        };
         let mut works: Vec<(LotId, LotWork)> = Vec::new();
         let mut index: HashMap<LotId, usize> = HashMap::new();
         for request in batch {
@@ -134,7 +156,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 },
             };
             let work = &mut works[slot].1;
-            if let Err((request, e)) = self.judge(request, work).await {
+            if let Err((request, e)) = self.judge(request, work, &known).await {
                 self.finish(request, Err(e));
             }
         }
@@ -197,10 +219,12 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
 
     /// Judges one command into the lot's work. An `Err` means it could not
     /// be judged (infrastructure), and nothing of it is in the work.
+    /// `known`: the stored records of the batch's keys, fetched up front.
     async fn judge(
         &mut self,
         request: Request,
         work: &mut LotWork,
+        known: &HashMap<CommandKey, CommandRecord>,
     ) -> Result<(), (Request, ServiceError)> {
         let envelope = &request.envelope;
         let is_timer = matches!(envelope.command, Command::Advance);
@@ -208,10 +232,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         if !is_timer {
             let earlier = match work.recorded.get(&key) {
                 Some(&i) => Some(work.commit.commands[i].clone()),
-                None => match self.ports.store.command(&key).await {
-                    Ok(found) => found,
-                    Err(e) => return Err((request, e.into())),
-                },
+                None => known.get(&key).cloned(),
             };
             if let Some(record) = earlier {
                 let answer = if record.command.same_request(&envelope.command) {
