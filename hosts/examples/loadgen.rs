@@ -12,7 +12,8 @@
 //! the last (amounts rise by 100 per bid): all should be accepted. Bidders
 //! rotate over `--bidders` ids so the per-participant rate limit (50/s by
 //! default) is not what is measured. `--bare` skips lot creation, for the
-//! `bare_axum` baseline.
+//! `bare_axum` baseline. `--write-lots FILE` only creates the lots and
+//! lists their ids, for `wrk -s hosts/load/bids.lua`.
 
 // A measuring tool: it prints its report and computes rates in floating point.
 #![allow(clippy::print_stdout, clippy::float_arithmetic)]
@@ -29,6 +30,7 @@ struct Options {
     bidders: usize,
     secs: u64,
     bare: bool,
+    write_lots: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -39,6 +41,7 @@ fn options() -> Result<Options, String> {
         bidders: 4000,
         secs: 10,
         bare: false,
+        write_lots: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -55,6 +58,7 @@ fn options() -> Result<Options, String> {
             }
             "--secs" => o.secs = number(value()?)?,
             "--bare" => o.bare = true,
+            "--write-lots" => o.write_lots = Some(value()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -84,6 +88,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         create_lots(&http, &o).await?
     };
+    if let Some(path) = &o.write_lots {
+        // For wrk (hosts/load/bids.lua): create the lots, list them, stop.
+        std::fs::write(path, lots.join("\n") + "\n")?;
+        println!("wrote {} lot ids to {path}", lots.len());
+        return Ok(());
+    }
     let lots = Arc::new(lots);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(o.secs);

@@ -35,6 +35,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod hub;
+pub mod lambda;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -603,7 +603,7 @@ pub struct CommandStatusBody {
     /// For `done`: the body the synchronous call returns.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     /// For `rejected`: the problem body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<crate::problem::Problem>,

@@ -152,3 +152,95 @@ async fn shutdown_closes_live_feeds_with_going_away() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_reader_that_falls_behind_is_closed_with_1013_and_resumes_without_gaps() {
+    use hammerfall_ports::{
+        Actor, BidId, Command, CommandEnvelope, CommandId, Decimal, LotId, ParticipantId, PlaceBid,
+    };
+    let s = memory_server().await;
+    let c = cast();
+    let lot = s.english(&c.sam, json!({})).await;
+    // A client with a tiny receive buffer that stops reading.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let url = s.ws_url(&format!("/lots/{lot}/live?after=0"));
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+
+    // Far more events than the feed buffers plus what the sockets hold.
+    let lot_id = LotId::new(&lot).unwrap();
+    let bidders = [
+        ParticipantId::new("ann").unwrap(),
+        ParticipantId::new("bob").unwrap(),
+    ];
+    let total_bids = 12_000_u32;
+    for chunk in (0..total_bids).collect::<Vec<_>>().chunks(500) {
+        let submits = chunk.iter().map(|&i| {
+            let envelope = CommandEnvelope::new(
+                CommandId::new(format!("slow-{i}")).unwrap(),
+                lot_id.clone(),
+                Command::PlaceBid(PlaceBid {
+                    bidder: Actor::bidder(bidders[i as usize % 2].clone()),
+                    amount: Decimal::new(i64::from(20 + i * 100), 0),
+                    currency: None,
+                    bid_id: BidId::new(format!("b{i}")).unwrap(),
+                }),
+            );
+            s.state.service.submit(envelope)
+        });
+        // Submitted concurrently, judged in submission order per lot.
+        for response in futures_util::future::join_all(submits).await {
+            assert!(response.unwrap().rejection().is_none());
+        }
+    }
+    let last = s.sequence(&lot).await;
+
+    // Now read: everything buffered arrives in order, then the close.
+    let mut seen: Vec<u64> = Vec::new();
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Text(text))) => {
+                let event: Value = serde_json::from_str(text.as_str()).unwrap();
+                seen.push(event["sequence"].as_u64().unwrap());
+            }
+            Some(Ok(Message::Close(frame))) => break frame.unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("expected events then a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(reason.code), 1013, "{reason:?}");
+    let after = *seen.last().unwrap();
+    assert!(
+        after < last,
+        "the feed was cut before the end ({after} of {last})"
+    );
+    assert!(
+        reason.reason.as_str().ends_with(&format!("after={after}")),
+        "{reason:?}"
+    );
+    let mut ws = connect(&s, &lot, after).await;
+    while *seen.last().unwrap() < last {
+        let event = next_event(&mut ws)
+            .await
+            .expect("the rest arrives after resuming");
+        seen.push(event["sequence"].as_u64().unwrap());
+    }
+    assert_eq!(
+        seen,
+        (1..=last).collect::<Vec<u64>>(),
+        "no gap, no duplicate"
+    );
+    let metrics = s.get("/metrics", None).await;
+    assert!(
+        metrics
+            .body
+            .as_str()
+            .unwrap()
+            .contains("hammerfall_websockets_slow_closed_total 1\n")
+    );
+}

@@ -35,7 +35,7 @@ impl Position {
     pub(crate) fn decode(cursor: &Cursor) -> Result<Self, StoreError> {
         let invalid = || StoreError::Corrupt(Box::new(InvalidCursor(cursor.0.clone())));
         let hex = cursor.0.as_bytes();
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return Err(invalid());
         }
         let bytes: Option<Vec<u8>> = hex

@@ -11,11 +11,12 @@ use hammerfall_ports::{
     Accepted, Actor, Command, CommandOutcome, CommandRecord, Lot, LotId, LotStore, Money,
     StoreError,
 };
+use serde_json::value::RawValue;
 
 /// A rendered answer: a success body, or a problem.
 pub(crate) enum Rendered {
-    /// Status and JSON body.
-    Body(StatusCode, serde_json::Value),
+    /// Status and the JSON body, serialized once.
+    Body(StatusCode, Box<RawValue>),
     /// A rejection.
     Problem(Problem),
 }
@@ -77,8 +78,8 @@ pub(crate) async fn render<S: LotStore>(
     Ok(Rendered::Body(body.0, body.1))
 }
 
-fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+fn json<T: serde::Serialize>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// The viewer's own maximum on `lot` (as of `lot.sequence`): the leader's
