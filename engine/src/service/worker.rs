@@ -129,10 +129,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 .filter_map(|(k, r)| Some((k, r?)))
                 .collect(),
             Err(e) => {
-                let message = e.to_string();
                 for request in batch {
-                    let error = StoreError::Unavailable(message.clone().into());
-                    self.finish(request, Err(error.into()));
+                    self.finish(request, Err(same_failure(&e).into()));
                 }
                 return Vec::new();
             }
@@ -441,10 +439,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 Err(e) => {
                     self.cache.remove(&lot_id);
                     self.repair_credit(&lot_id, &work).await;
-                    let message = e.to_string();
                     for (request, _) in work.answers {
-                        let error = StoreError::Unavailable(message.clone().into());
-                        self.finish(request, Err(error.into()));
+                        self.finish(request, Err(same_failure(&e).into()));
                     }
                 }
             }
@@ -529,6 +525,23 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 }
             }
         }
+    }
+}
+
+/// The same failure again, for each caller it concerns: `StoreError` owns
+/// its source, so it is rebuilt by kind — a caller must still tell a
+/// retryable failure from one that is not.
+fn same_failure(e: &StoreError) -> StoreError {
+    let message = || e.to_string().into();
+    match e {
+        StoreError::Conflict { lot_id, expected } => StoreError::Conflict {
+            lot_id: lot_id.clone(),
+            expected: *expected,
+        },
+        StoreError::DuplicateCommand(key) => StoreError::DuplicateCommand(key.clone()),
+        StoreError::TooLarge { what } => StoreError::TooLarge { what },
+        StoreError::Unavailable(_) => StoreError::Unavailable(message()),
+        StoreError::Corrupt(_) => StoreError::Corrupt(message()),
     }
 }
 
