@@ -7,6 +7,7 @@
 //! (`HAMMERFALL_BENCH_SECS` sets the seconds per scenario, default 5;
 //! `HAMMERFALL_BENCH_DIR` where the file goes, default Cargo's target tmp
 //! dir, which is on the same disk as the build;
+//! `HAMMERFALL_BENCH_KEEP` keeps the files for inspection;
 //! `HAMMERFALL_BENCH_WORKERS` and `HAMMERFALL_BENCH_MAX_BATCH` override the
 //! service's shard count and batch size, default `ServiceConfig::default()`).
 //!
@@ -19,7 +20,10 @@
 //!   bid and waits for its acknowledgement), so the writer thread folds
 //!   many bids into each transaction and fsync;
 //! - `one_client`: one client waiting for each acknowledgement, so every
-//!   bid pays a whole transaction and fsync of its own.
+//!   bid pays a whole transaction and fsync of its own;
+//! - `fsync_floor`: no store, a bare loop of a 4 KiB write and an `fsync`
+//!   of a preallocated file in the same directory: the disk's floor under
+//!   `one_client`'s latency.
 //!
 //! Run by `cargo test` (no `--bench` argument) it does a short smoke run.
 #![allow(
@@ -156,7 +160,9 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
         );
         tasks.push(tokio::spawn(async move {
             let bidder = Actor::bidder(ParticipantId::new(format!("bidder-{c}")).expect("id"));
-            let mut latency = Histogram::<u64>::new(3).expect("histogram");
+            // Raw samples, merged into one histogram at the end: 2,048
+            // auto-resizing histograms cost more CPU than the store.
+            let mut latency: Vec<u64> = Vec::with_capacity(4_096);
             let mut i = c;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -175,7 +181,7 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
                 let t = Instant::now();
                 let response = svc.submit(env).await.expect("submit");
                 let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-                let _ = latency.record(micros.max(1));
+                latency.push(micros.max(1));
                 if response.rejection().is_none() {
                     accepted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -192,12 +198,15 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
         commands: 0,
         accepted: 0,
         elapsed: Duration::ZERO,
-        latency: Histogram::new(3).expect("histogram"),
+        // 1 µs to 10 min, 3 significant digits.
+        latency: Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram"),
     };
     for t in tasks {
-        let (n, h) = t.await.expect("client");
+        let (n, samples) = t.await.expect("client");
         run.commands += n;
-        run.latency.add(h).expect("same bounds");
+        for micros in samples {
+            run.latency.saturating_record(micros);
+        }
     }
     run.elapsed = started.elapsed();
     run.cpu = process_cpu()
@@ -257,6 +266,40 @@ fn report(name: &str, clients: usize, run: &Run) {
     );
 }
 
+/// The disk's floor: `pwrite` 4 KiB into a preallocated file, `fsync`,
+/// for `secs`, as SQLite appends a WAL frame and syncs at a commit.
+fn fsync_floor(dir: &std::path::Path, secs: f64) {
+    use std::os::unix::fs::FileExt;
+    const SPAN: u64 = 16 << 20;
+    let path = dir.join("fsync-floor.bin");
+    let file = std::fs::File::create(&path).expect("probe file");
+    let block = vec![0x5au8; 4096];
+    for offset in (0..SPAN).step_by(block.len()) {
+        file.write_at(&block, offset).expect("preallocate");
+    }
+    file.sync_all().expect("fsync");
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
+    let started = Instant::now();
+    let mut offset = 0;
+    while started.elapsed().as_secs_f64() < secs {
+        let t = Instant::now();
+        file.write_at(&block, offset).expect("write");
+        file.sync_all().expect("fsync");
+        let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+        latency.saturating_record(micros.max(1));
+        offset = (offset + block.len() as u64) % SPAN;
+    }
+    println!(
+        "{:<14} {:>9.0} fsyncs/s  latency µs p50 {:>6} p99 {:>7} max {:>7}  (4 KiB pwrite + fsync, no store)",
+        "fsync_floor",
+        latency.len() as f64 / started.elapsed().as_secs_f64(),
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99),
+        latency.max(),
+    );
+    drop(std::fs::remove_file(path));
+}
+
 fn bench_dir() -> PathBuf {
     std::env::var_os("HAMMERFALL_BENCH_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from)
@@ -298,7 +341,12 @@ fn main() {
             let lots = create_lots(&svc, lot_count).await;
             report("one_client", 1, &drive(&svc, &lots, 1, secs).await);
         }
+        if wanted("fsync_floor") {
+            fsync_floor(&dir, secs.min(2.0));
+        }
     });
     drop(runtime);
-    drop(std::fs::remove_dir_all(&dir));
+    if std::env::var_os("HAMMERFALL_BENCH_KEEP").is_none() {
+        drop(std::fs::remove_dir_all(&dir));
+    }
 }

@@ -1,11 +1,12 @@
 //! How records are laid out in SQLite rows: bodies as JSON (the serde forms
 //! the ports define, so a row reads back exactly what was written), times
 //! as Unix nanoseconds (integers that sort, for the due index), command
-//! keys as one canonical text, and the opaque cursors of the listings.
+//! keys as three key columns, and the opaque cursors of the listings.
 
 use hammerfall_ports::{
-    CommandKey, Cursor, DEFAULT_PAGE_SIZE, FormatState, Lot, LotId, LotStatus, LotTerms,
-    MAX_PAGE_SIZE, Outcome, ParticipantId, Settlement, StoreError, Timestamp,
+    BidOutcome, BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor,
+    DEFAULT_PAGE_SIZE, Event, FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome,
+    ParticipantId, SequencedEvent, Settlement, StoreError, Timestamp,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -116,6 +117,89 @@ pub(crate) fn decode_lot(id: &str, terms: &[u8], state: &[u8]) -> Result<Lot, St
     })
 }
 
+/// A command record as stored (schema version 2): its key is in the
+/// row's key columns, so the body leaves it out, and the lot id too when
+/// it is the key's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommandBodyRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lot_id: Option<&'a LotId>,
+    command: &'a Command,
+    outcome: &'a CommandOutcome,
+    recorded_at: &'a Timestamp,
+}
+
+/// A stored command body read back: version 2's, or version 1's (which
+/// carried the whole record, key and lot id included).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommandBody {
+    #[serde(default)]
+    key: Option<CommandKey>,
+    #[serde(default)]
+    lot_id: Option<LotId>,
+    command: Command,
+    outcome: CommandOutcome,
+    recorded_at: Timestamp,
+}
+
+/// A command record's body, without what its key columns hold.
+pub(crate) fn encode_command(record: &CommandRecord) -> Result<Vec<u8>, StoreError> {
+    let implied = record.key.lot_id.as_ref() == Some(&record.lot_id);
+    encode(&CommandBodyRef {
+        lot_id: (!implied).then_some(&record.lot_id),
+        command: &record.command,
+        outcome: &record.outcome,
+        recorded_at: &record.recorded_at,
+    })
+}
+
+/// The command record stored under `key` from its body.
+pub(crate) fn decode_command(key: &CommandKey, body: &[u8]) -> Result<CommandRecord, StoreError> {
+    let body: CommandBody = decode(body)?;
+    let key = body.key.unwrap_or_else(|| key.clone());
+    let lot_id = body.lot_id.or_else(|| key.lot_id.clone()).ok_or_else(|| {
+        StoreError::Corrupt(Box::new(InvalidCommit {
+            lot_id: String::new(),
+            reason: "stored command record without its lot",
+        }))
+    })?;
+    Ok(CommandRecord {
+        key,
+        lot_id,
+        command: body.command,
+        outcome: body.outcome,
+        recorded_at: body.recorded_at,
+    })
+}
+
+/// The bid records a run of events implies: one per `BidAccepted`, as the
+/// service builds them. A `log` row whose bid records are exactly these
+/// stores an empty `bids` blob instead of a second copy of them.
+pub(crate) fn implied_bids(events: &[SequencedEvent]) -> Vec<BidRecord> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::BidAccepted(bid) => Some(BidRecord {
+                bid_id: bid.bid_id.clone(),
+                bid_number: bid.bid_number,
+                sequence: e.sequence,
+                bidder_id: bid.bidder_id.clone(),
+                maximum: bid.maximum,
+                current_price: bid.current_price,
+                placed_at: e.occurred_at,
+                outcome: if bid.leader_id == bid.bidder_id {
+                    BidOutcome::Leading
+                } else {
+                    BidOutcome::Outbid
+                },
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A timestamp as Unix nanoseconds, clamped to `i64` (years 1677–2262;
 /// anything outside sorts before or after every real time).
 pub(crate) fn nanos(at: Timestamp) -> i64 {
@@ -142,36 +226,15 @@ pub(crate) fn seq_from_sql(value: i64) -> Result<u64, StoreError> {
     })
 }
 
-/// The canonical text of a command key: lot, submitter and command id on
-/// three lines, an empty line for "none". Injective because ids are never
-/// empty and never contain a newline (ports' id validation).
-pub(crate) fn command_key(key: &CommandKey) -> String {
-    let lot = key.lot_id.as_ref().map_or("", |l| l.as_str());
-    let submitter = key.submitter.as_ref().map_or("", |s| s.as_str());
-    let id = key.command_id.as_str();
-    let mut text = String::with_capacity(lot.len() + submitter.len() + id.len() + 2);
-    text.push_str(lot);
-    text.push('\n');
-    text.push_str(submitter);
-    text.push('\n');
-    text.push_str(id);
-    text
-}
-
-/// Most rows a command key probes past its hash slot (a 64-bit hash
-/// collision among stored keys is already astronomically rare).
-pub(crate) const MAX_KEY_PROBES: i64 = 16;
-
-/// The `commands` row id a canonical key hashes to: 64-bit FNV-1a, a
-/// stable function (std's hashers may change between Rust releases, and
-/// these ids are stored).
-pub(crate) fn key_slot(key: &str) -> i64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = key
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
-    i64::from_ne_bytes(hash.to_ne_bytes())
+/// A command key as the `idempotency` table's key columns: the client's
+/// command id, the lot and the submitter, an empty text for "none"
+/// (unambiguous: ids are never empty).
+pub(crate) fn command_key(key: &CommandKey) -> [&str; 3] {
+    [
+        key.command_id.as_str(),
+        key.lot_id.as_ref().map_or("", |l| l.as_str()),
+        key.submitter.as_ref().map_or("", |s| s.as_str()),
+    ]
 }
 
 /// A page size as the port defines it: 0 means the default, anything
@@ -234,12 +297,13 @@ mod tests {
             submitter: who.map(|w| ParticipantId::new(w).unwrap_or_else(|e| panic!("{e}"))),
             command_id: CommandId::new(id).unwrap_or_else(|e| panic!("{e}")),
         };
-        let texts = [
-            command_key(&key(Some("a"), Some("b"), "c")),
-            command_key(&key(None, Some("b"), "c")),
-            command_key(&key(Some("a"), None, "c")),
-            command_key(&key(Some("b"), Some("a"), "c")),
+        let keys = [
+            key(Some("a"), Some("b"), "c"),
+            key(None, Some("b"), "c"),
+            key(Some("a"), None, "c"),
+            key(Some("b"), Some("a"), "c"),
         ];
+        let texts: Vec<_> = keys.iter().map(command_key).collect();
         for (i, a) in texts.iter().enumerate() {
             for b in &texts[i + 1..] {
                 assert_ne!(a, b);
@@ -259,16 +323,39 @@ mod tests {
     }
 
     #[test]
-    fn key_slots_are_stable() {
-        // Stored ids: this function must never change.
-        assert_eq!(
-            key_slot(""),
-            i64::from_ne_bytes(0xcbf2_9ce4_8422_2325u64.to_ne_bytes())
-        );
-        assert_eq!(
-            key_slot("a"),
-            i64::from_ne_bytes(0xaf63_dc4c_8601_ec8cu64.to_ne_bytes())
-        );
+    fn command_bodies_leave_out_their_key_and_read_back_exactly() {
+        use hammerfall_engine::testkit::fixtures::{at, bid_command, english_lot, step, t0};
+        let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
+        let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
+        // A bid's key names its lot; a creation's does not (seller scope).
+        for record in [&bid.commit.commands[0], &created.commit.commands[0]] {
+            let body = encode_command(record).unwrap_or_else(|e| panic!("{e}"));
+            let text = String::from_utf8_lossy(&body);
+            assert!(!text.contains("\"key\""), "{text}");
+            assert_eq!(
+                text.contains("\"lotId\""),
+                record.key.lot_id.is_none(),
+                "{text}"
+            );
+            let back = decode_command(&record.key, &body).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&back, record);
+            // Version 1 stored the whole record.
+            let v1 = encode(record).unwrap_or_else(|e| panic!("{e}"));
+            let back = decode_command(&record.key, &v1).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&back, record);
+        }
+    }
+
+    #[test]
+    fn implied_bids_are_the_services_bid_records() {
+        use hammerfall_engine::testkit::fixtures::{at, bid_records, bidding_war, english_lot, t0};
+        let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
+        let war = bidding_war(&created.lot, 6, at(60));
+        let events: Vec<_> = war.iter().flat_map(|s| s.commit.events.clone()).collect();
+        let bids: Vec<_> = war.iter().flat_map(|s| s.commit.bids.clone()).collect();
+        assert_eq!(bids.len(), 6);
+        assert_eq!(implied_bids(&events), bids);
+        assert_eq!(implied_bids(&events), bid_records(&events));
     }
 
     #[test]

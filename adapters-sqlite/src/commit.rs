@@ -3,16 +3,19 @@
 //! group's transaction ([`write_entry`]).
 //!
 //! Every way an entry can be refused (compare-and-set, a command key that
-//! exists) is decided before its first write, except a second command
-//! record's key; so only entries with several command records run under a
-//! savepoint ([`EncodedCommit::needs_savepoint`]), and a refused entry
-//! never leaves a write behind.
+//! exists) is decided before its first write: an entry with several
+//! command records looks all their keys up first. Only an entry that
+//! repeats a key among its own records can be refused after a write, so
+//! only such an entry runs under a savepoint
+//! ([`EncodedCommit::needs_savepoint`]); a refused entry never leaves a
+//! write behind.
 
 use crate::codec::{self, InvalidCommit};
 use crate::writer::Fail;
 use hammerfall_engine::next_due;
 use hammerfall_ports::{CommandKey, LotCommit, StoreError};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+use std::collections::HashSet;
 
 /// Most events, bid records or command records one entry may carry;
 /// beyond it the entry is refused with [`StoreError::TooLarge`].
@@ -34,13 +37,9 @@ pub(crate) struct EncodedLot {
 
 /// A command record as it will be written.
 pub(crate) struct EncodedCommand {
-    /// The canonical key.
-    key: String,
-    /// Its hash slot.
-    slot: i64,
+    /// Its key (the row's key columns, and the error's).
+    key: CommandKey,
     body: Vec<u8>,
-    /// For the error.
-    original: CommandKey,
 }
 
 /// One `log` row: a run of consecutive events and their bid records.
@@ -48,6 +47,8 @@ pub(crate) struct LogChunk {
     first: i64,
     last: i64,
     events: Vec<u8>,
+    /// None: no bid records. Empty: exactly the ones the events imply
+    /// (`codec::implied_bids`), the usual case, not stored twice.
     bids: Option<Vec<u8>>,
 }
 
@@ -59,6 +60,9 @@ pub(crate) struct EncodedCommit {
     lot: Option<EncodedLot>,
     log: Vec<LogChunk>,
     commands: Vec<EncodedCommand>,
+    /// Two of the command records share a key (the second is refused
+    /// after the first was written).
+    repeats_key: bool,
 }
 
 fn invalid(commit: &LotCommit, reason: &'static str) -> StoreError {
@@ -137,6 +141,9 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
             events: codec::encode(&events)?,
             bids: if these.is_empty() {
                 None
+            } else if codec::implied_bids(events) == these {
+                // Read back from the events (queries::bids).
+                Some(Vec::new())
             } else {
                 Some(codec::encode(&these)?)
             },
@@ -168,28 +175,30 @@ impl EncodedCommit {
             .commands
             .iter()
             .map(|c| {
-                let key = codec::command_key(&c.key);
                 Ok(EncodedCommand {
-                    slot: codec::key_slot(&key),
-                    key,
-                    body: codec::encode(c)?,
-                    original: c.key.clone(),
+                    key: c.key.clone(),
+                    body: codec::encode_command(c)?,
                 })
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut keys = HashSet::with_capacity(commit.commands.len());
+        let repeats_key = !commit.commands.iter().all(|c| keys.insert(&c.key));
         Ok(Self {
             lot_id: commit.lot_id.to_string(),
             expected: codec::seq_to_sql(commit.expected_sequence),
             lot,
             log: chunks(commit)?,
             commands,
+            repeats_key,
         })
     }
 
-    /// True if the entry can be refused after its first write (a second
-    /// command record's key may exist), so it needs a savepoint.
+    /// True if the entry can be refused after its first write (it repeats
+    /// a command key among its own records), so it needs a savepoint.
+    /// Other entries look every key up before writing: a savepoint costs
+    /// the writer a statement journal of every page the entry touches.
     pub(crate) fn needs_savepoint(&self) -> bool {
-        self.commands.len() > 1
+        self.repeats_key
     }
 
     /// The entry's lot id (for errors).
@@ -220,7 +229,7 @@ struct Stored {
 pub(crate) struct Statements<'c> {
     select_lot: CachedStatement<'c>,
     insert_command: CachedStatement<'c>,
-    command_at: CachedStatement<'c>,
+    command_exists: CachedStatement<'c>,
     insert_lot: CachedStatement<'c>,
     insert_terms: CachedStatement<'c>,
     update_state: CachedStatement<'c>,
@@ -234,10 +243,13 @@ impl<'c> Statements<'c> {
             select_lot: conn
                 .prepare_cached("SELECT key, sequence, status, next_due FROM lots WHERE id = ?1")?,
             insert_command: conn.prepare_cached(
-                "INSERT INTO commands (slot, key, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (slot) DO NOTHING",
+                "INSERT INTO idempotency (command, lot, submitter, body)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (command, lot, submitter) DO NOTHING",
             )?,
-            command_at: conn.prepare_cached("SELECT key FROM commands WHERE slot = ?1")?,
+            command_exists: conn.prepare_cached(
+                "SELECT 1 FROM idempotency WHERE command = ?1 AND lot = ?2 AND submitter = ?3",
+            )?,
             insert_lot: conn.prepare_cached(
                 "INSERT INTO lots (id, seller, status, next_due, sequence, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -291,6 +303,17 @@ pub(crate) fn write_entry(
             },
         ))));
     }
+    if entry.commands.len() > 1 && !entry.repeats_key {
+        // Refuse before the first write (no savepoint needed).
+        for command in &entry.commands {
+            if stmts
+                .command_exists
+                .exists(codec::command_key(&command.key))?
+            {
+                return Err(duplicate(command));
+            }
+        }
+    }
     for command in &entry.commands {
         insert_command(stmts, command)?;
     }
@@ -310,31 +333,25 @@ pub(crate) fn write_entry(
     Ok(())
 }
 
-/// Inserts a command record at its key's hash slot, or the next free one
-/// after a collision; a slot holding the same key refuses the entry.
+fn duplicate(command: &EncodedCommand) -> Fail<StoreError> {
+    Fail::Refused(StoreError::DuplicateCommand(command.key.clone()))
+}
+
+/// Appends a command record; a record with the same key refuses the
+/// entry (for the entry's first record, before anything was written).
 fn insert_command(
     stmts: &mut Statements<'_>,
     command: &EncodedCommand,
 ) -> Result<(), Fail<StoreError>> {
-    for probe in 0..codec::MAX_KEY_PROBES {
-        let slot = command.slot.wrapping_add(probe);
-        if stmts
-            .insert_command
-            .execute(params![slot, command.key, command.body])?
-            == 1
-        {
-            return Ok(());
-        }
-        let taken: String = stmts.command_at.query_row([slot], |r| r.get(0))?;
-        if taken == command.key {
-            return Err(Fail::Refused(StoreError::DuplicateCommand(
-                command.original.clone(),
-            )));
-        }
+    let [id, lot, submitter] = codec::command_key(&command.key);
+    let inserted = stmts
+        .insert_command
+        .execute(params![id, lot, submitter, command.body])?;
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(duplicate(command))
     }
-    Err(Fail::Refused(StoreError::TooLarge {
-        what: "command key hash collisions",
-    }))
 }
 
 /// Inserts or updates the lot's row; its row key. The indexed columns are
@@ -397,36 +414,39 @@ mod tests {
     }
 
     #[test]
-    fn a_key_whose_slot_is_taken_by_another_key_probes_to_the_next() {
+    fn a_stored_key_refuses_an_entry_before_its_first_write() {
         let conn = migrated();
         let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
         let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
-        let key = codec::command_key(&bid.commit.commands[0].key);
-        let slot = codec::key_slot(&key);
-        // Another key already sits where this one hashes to.
-        conn.execute(
-            "INSERT INTO commands (slot, key, body) VALUES (?1, 'another key', x'00')",
-            [slot],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
         assert!(write(&conn, &created.commit).is_ok());
         assert!(write(&conn, &bid.commit).is_ok());
-        let stored: String = conn
-            .query_row(
-                "SELECT key FROM commands WHERE slot = ?1",
-                [slot.wrapping_add(1)],
-                |r| r.get(0),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(stored, key);
-        let found = crate::queries::command(&conn, &key).unwrap_or_else(|e| panic!("{e}"));
+        let count = || -> i64 {
+            conn.query_row("SELECT count(*) FROM idempotency", [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let before = count();
+        let key = &bid.commit.commands[0].key;
+        let found = crate::queries::command(&conn, key).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found.as_ref(), bid.commit.commands.first());
-        // The same key again is a duplicate, found past the collision.
-        let mut again = step(&bid.lot, bid_command("bob", 3_000, "b2"), "c2", at(61));
-        again.commit.commands[0].key = bid.commit.commands[0].key.clone();
+        // Two records, the second with the stored key: refused, and
+        // without a savepoint nothing of the entry may have been written.
+        let mut second = step(&bid.lot, bid_command("bob", 3_000, "b2"), "c2", at(61));
+        let third = step(&second.lot, bid_command("cy", 4_000, "b3"), "c3", at(62));
+        second
+            .commit
+            .events
+            .extend(third.commit.events.iter().cloned());
+        second.commit.bids.extend(third.commit.bids.iter().cloned());
+        second.commit.lot = Some(third.lot.clone());
+        let mut reused = third.commit.commands[0].clone();
+        reused.key = bid.commit.commands[0].key.clone();
+        second.commit.commands.push(reused);
+        let entry = EncodedCommit::new(&second.commit).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!entry.needs_savepoint());
         assert!(matches!(
-            write(&conn, &again.commit),
+            write(&conn, &second.commit),
             Err(StoreError::DuplicateCommand(_))
         ));
+        assert_eq!(count(), before, "the entry's first record was not written");
     }
 }

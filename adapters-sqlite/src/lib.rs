@@ -31,13 +31,14 @@
 //! many bids. Inside it, each commit entry does its compare-and-set on the
 //! lot's sequence, then writes its command records (a key that exists
 //! refuses the entry), state and log rows. Every refusal of an entry comes
-//! before its first write, except a *second* command record's duplicate
-//! key: entries with several command records run under a `SAVEPOINT` and
-//! roll back to it alone; the others need none. An unexpected SQLite error
-//! in the middle of an entry fails the whole group (nothing of it is
+//! before its first write (an entry with several command records looks
+//! their keys up first); only an entry that repeats a key among its own
+//! records runs under a `SAVEPOINT`. An unexpected SQLite error in the
+//! middle of an entry fails the whole group (nothing of it is
 //! acknowledged; every caller may retry). Replies are sent only after
 //! `COMMIT` has returned: an acknowledged command is in a committed
-//! transaction.
+//! transaction. The WAL is checkpointed after the replies, not inside the
+//! `COMMIT`.
 //!
 //! ## What survives what
 //!
@@ -89,17 +90,13 @@
 //! `(lot, last_sequence)` (at most [`LOG_CHUNK_EVENTS`] events a row); the
 //! listings by `(status, key)` and `(seller, key)` with opaque cursors;
 //! due work by `next_due` (the engine's `next_due(lot)`, kept in an
-//! indexed column); idempotency records at their key's hash slot (one
-//! B-tree lookup).
+//! indexed column); idempotency records appended in commit order and
+//! found by a unique index on `(command id, lot, submitter)`.
 //!
 //! ## Performance
 //!
-//! See the crate's README for the figures of `benches/durable.rs` and
-//! what bounds them: per bid, a cross-thread lookup of the idempotency
-//! record (the service asks for it before judging) and about three pages
-//! of WAL and checkpoint writes. Services over this store gain from more
-//! shards than cores (`ServiceConfig::workers`): a shard waits for its
-//! group's fsync, and more shards put more bids into each group.
+//! See the crate's README for the figures of `benches/durable.rs`, where
+//! the CPU and the bytes per bid go, and what bounds them.
 
 mod codec;
 mod commit;
@@ -117,8 +114,8 @@ pub use commit::{LOG_CHUNK_EVENTS, MAX_RECORDS_PER_ENTRY};
 pub use ledger::{BadCreditValue, MAX_HOLDS_PER_PARTICIPANT};
 pub use open::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_READ_THREADS, JOURNAL_SIZE_LIMIT_BYTES, MAX_READ_THREADS,
-    OpenError, OpenOptions, READER_CACHE_KIB, Synchronous, WAL_AUTOCHECKPOINT_PAGES,
-    WRITER_CACHE_KIB,
+    OpenError, OpenOptions, READER_CACHE_KIB, READER_MMAP_BYTES, Synchronous,
+    WAL_AUTOCHECKPOINT_PAGES, WRITER_CACHE_KIB,
 };
 pub use outbox::{MAX_OUTBOX_BATCH, OutboxEntry};
 pub use readers::READ_QUEUE_CAPACITY;

@@ -17,15 +17,22 @@ pub const DEFAULT_READ_THREADS: usize = 2;
 /// Most reader threads a store starts.
 pub const MAX_READ_THREADS: usize = 64;
 /// WAL frames (pages) after which the writer checkpoints them into the
-/// database file. Larger than SQLite's default (1000) so a busy store
-/// checkpoints less often: hot pages are then copied once for many
-/// transactions.
+/// database file, once it has answered the group that reached it (not
+/// inside that group's COMMIT, where SQLite's autocheckpoint would run).
+/// Larger than SQLite's default (1000) so a busy store checkpoints less
+/// often: hot pages are then copied once for many transactions.
 pub const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// Size the WAL file is truncated back to after a checkpoint let it
 /// restart, in bytes (it grows past it between checkpoints).
 pub const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// The writer's page cache, in KiB.
 pub const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Bytes of the database file each reader maps into memory
+/// (`PRAGMA mmap_size`). In WAL mode a reader drops its page cache
+/// whenever another connection has committed since its last read, which
+/// under write load is every read; mapped pages are read in place instead
+/// of copied in by a `pread` each time. Address space, not memory.
+pub const READER_MMAP_BYTES: i64 = 1 << 30;
 /// Each reader's page cache, in KiB. Small on purpose: in WAL mode a
 /// reader drops its whole cache whenever another connection has committed
 /// since its last read, which under write load is every read.
@@ -283,6 +290,7 @@ impl OpenOptions {
         let conn = Connection::open_with_flags(path, flags).map_err(fail)?;
         conn.busy_timeout(self.busy_timeout).map_err(fail)?;
         conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+            .and_then(|()| conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES))
             .map_err(fail)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)

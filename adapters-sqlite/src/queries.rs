@@ -7,7 +7,7 @@
 use crate::codec;
 use crate::writer::FromSql;
 use hammerfall_ports::{
-    BidRecord, CommandRecord, Cursor, DEFAULT_PAGE_SIZE, Lot, LotId, LotQuery, Page,
+    BidRecord, CommandKey, CommandRecord, Cursor, DEFAULT_PAGE_SIZE, Lot, LotId, LotQuery, Page,
     SequencedEvent, StoreError, Timestamp,
 };
 use rusqlite::types::Value;
@@ -34,25 +34,21 @@ pub(crate) fn load(conn: &Connection, lot_id: &LotId) -> Result<Option<Lot>, Sto
         .transpose()
 }
 
-/// The idempotency record under a canonical key: at its hash slot, or a
-/// following one after a collision (commit.rs), up to the first free slot.
-pub(crate) fn command(conn: &Connection, key: &str) -> Result<Option<CommandRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT key, body FROM commands WHERE slot = ?1")
+/// The idempotency record under a key: one lookup in the key's index.
+pub(crate) fn command(
+    conn: &Connection,
+    key: &CommandKey,
+) -> Result<Option<CommandRecord>, StoreError> {
+    let body: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT body FROM idempotency WHERE command = ?1 AND lot = ?2 AND submitter = ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(codec::command_key(key), |r| r.get(0))
+                .optional()
+        })
         .map_err(sql)?;
-    let start = codec::key_slot(key);
-    for probe in 0..codec::MAX_KEY_PROBES {
-        let row: Option<(String, Vec<u8>)> = stmt
-            .query_row([start.wrapping_add(probe)], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(sql)?;
-        match row {
-            None => return Ok(None),
-            Some((stored, body)) if stored == key => return codec::decode(&body).map(Some),
-            Some(_) => {}
-        }
-    }
-    Ok(None)
+    body.map(|b| codec::decode_command(key, &b)).transpose()
 }
 
 /// Events of a lot after `after`, ascending, at most a page: the log rows
@@ -97,7 +93,7 @@ pub(crate) fn bids(
     let size = codec::page_size(limit);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT g.bids FROM lots l JOIN log g ON g.lot = l.key
+            "SELECT g.bids, g.events FROM lots l JOIN log g ON g.lot = l.key
              WHERE l.id = ?1 AND g.last_sequence > ?2 AND g.bids IS NOT NULL
              ORDER BY g.last_sequence",
         )
@@ -110,7 +106,13 @@ pub(crate) fn bids(
             break;
         };
         let bytes = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
-        let chunk: Vec<BidRecord> = codec::decode(bytes)?;
+        let chunk: Vec<BidRecord> = if bytes.is_empty() {
+            // The records the row's events imply (commit.rs).
+            let events = row.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
+            codec::implied_bids(&codec::decode::<Vec<SequencedEvent>>(events)?)
+        } else {
+            codec::decode(bytes)?
+        };
         let fresh = chunk
             .into_iter()
             .filter(|b| codec::seq_to_sql(b.sequence) > after);

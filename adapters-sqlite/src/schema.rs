@@ -86,6 +86,44 @@ const MIGRATIONS: &[&str] = &[
         lot TEXT PRIMARY KEY
     ) WITHOUT ROWID;
     ",
+    // 2: idempotency records in append order. Version 1 kept them at their
+    // key's hash slot: every insert landed on a random page of a table of
+    // ~450-byte rows, so each bid dirtied (and wrote to the WAL, then to
+    // the database at the checkpoint) a 4 KiB page of its own. Now the
+    // records are appended (row id order) and found through a small index
+    // led by the client's command id: ids that grow with time (the hosts'
+    // time-ordered generated ids, the tests' sequential ones) append to it
+    // too; random ones touch one small index page each, as before but
+    // without the record body.
+    "
+    CREATE TABLE idempotency (
+        id        INTEGER PRIMARY KEY,   -- append order
+        command   TEXT NOT NULL,         -- CommandKey.command_id
+        lot       TEXT NOT NULL,         -- CommandKey.lot_id, '' for none
+        submitter TEXT NOT NULL,         -- CommandKey.submitter, '' for none
+        body      BLOB NOT NULL          -- the CommandRecord less its key and,
+                                         -- when it is the key's, its lot id
+                                         -- (rows from version 1: all of it)
+    );
+    -- Version 1's canonical key is lot, submitter and command id on three
+    -- lines (ids never contain a newline).
+    INSERT INTO idempotency (command, lot, submitter, body)
+    SELECT substr(rest, instr(rest, char(10)) + 1),
+           lot,
+           substr(rest, 1, instr(rest, char(10)) - 1),
+           body
+    FROM (SELECT slot,
+                 substr(key, 1, instr(key, char(10)) - 1) AS lot,
+                 substr(key, instr(key, char(10)) + 1)    AS rest,
+                 body
+          FROM commands)
+    ORDER BY slot;
+    DROP TABLE commands;
+    CREATE UNIQUE INDEX idempotency_by_key ON idempotency (command, lot, submitter);
+    -- From this version on, a `log` row whose bid records are exactly the
+    -- ones its events imply (one per BidAccepted) stores an empty `bids`
+    -- blob rather than a second copy of them (codec::implied_bids).
+    ",
 ];
 
 /// Brings a file at `from` up to [`SCHEMA_VERSION`]. Runs inside the
@@ -98,4 +136,78 @@ pub(crate) fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OpenOptions, codec};
+    use hammerfall_engine::testkit::fixtures::{at, bid_command, english_lot, step, t0};
+    use hammerfall_ports::{CommandRecord, LotStore};
+
+    /// A version-1 command row: the record at its key's FNV-1a slot under
+    /// the canonical key text (lot, submitter, command id on three lines).
+    fn v1_row(conn: &Connection, record: &CommandRecord) {
+        let key = &record.key;
+        let text = format!(
+            "{}\n{}\n{}",
+            key.lot_id.as_ref().map_or("", |l| l.as_str()),
+            key.submitter.as_ref().map_or("", |s| s.as_str()),
+            key.command_id.as_str()
+        );
+        let slot = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let body = codec::encode(record).unwrap_or_else(|e| panic!("{e}"));
+        conn.execute(
+            "INSERT INTO commands (slot, key, body) VALUES (?1, ?2, ?3)",
+            rusqlite::params![i64::from_ne_bytes(slot.to_ne_bytes()), text, body],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_migrates_and_keeps_its_idempotency_records() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v1.db");
+        let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
+        let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
+        let records = [&created.commit.commands[0], &bid.commit.commands[0]];
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(MIGRATIONS[0])
+                .unwrap_or_else(|e| panic!("{e}"));
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .and_then(|()| conn.pragma_update(None, "user_version", 1))
+                .unwrap_or_else(|e| panic!("{e}"));
+            for record in records {
+                v1_row(&conn, record);
+            }
+        }
+        let store = OpenOptions::default()
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for record in records {
+            let found = store
+                .command(&record.key)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(found.as_ref(), Some(record));
+        }
+        // A migrated key still refuses a second record with it (here the
+        // seller's creation key, reused to create another lot).
+        let mut again = english_lot("lot-2", "sam", t0(), None, at(3_600));
+        again.commit.commands[0].key = created.commit.commands[0].key.clone();
+        let results = store.commit(vec![again.commit]).await;
+        assert!(matches!(
+            results.as_slice(),
+            [Err(hammerfall_ports::StoreError::DuplicateCommand(_))]
+        ));
+        drop(store);
+        let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(version, SCHEMA_VERSION);
+    }
 }

@@ -216,7 +216,7 @@ impl LotStore for SqliteStore {
     }
 
     async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
-        let key = codec::command_key(key);
+        let key = key.clone();
         self.read(move |conn| queries::command(conn, &key)).await
     }
 
@@ -225,9 +225,15 @@ impl LotStore for SqliteStore {
         keys: &[CommandKey],
     ) -> Result<Vec<Option<CommandRecord>>, StoreError> {
         // One trip to a reader thread for a whole batch of lookups.
-        let keys: Vec<String> = keys.iter().map(codec::command_key).collect();
-        self.read(move |conn| keys.iter().map(|key| queries::command(conn, key)).collect())
-            .await
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            // One read transaction for the batch: one snapshot, one round
+            // of WAL locks instead of one per key. Dropped (rolled back:
+            // it wrote nothing) after the last lookup.
+            let tx = conn.unchecked_transaction().map_err(queries::sql)?;
+            keys.iter().map(|key| queries::command(&tx, key)).collect()
+        })
+        .await
     }
 
     async fn events_after(

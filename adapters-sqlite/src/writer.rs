@@ -10,10 +10,14 @@
 
 use crate::commit::{EncodedCommit, Statements, write_entry};
 use crate::ledger;
+use crate::open::WAL_AUTOCHECKPOINT_PAGES;
 use hammerfall_ports::{
     CreditError, CreditView, Currency, LotId, Money, ParticipantId, StoreError,
 };
+use rusqlite::hooks::Wal;
 use rusqlite::{Connection, ErrorCode};
+use std::cell::Cell;
+use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Most requests (commit entries and ledger operations) one transaction
@@ -340,6 +344,34 @@ fn run_group(conn: &Connection, group: Vec<Write>) {
     }
 }
 
+thread_local! {
+    /// Frames in the WAL after the writer thread's last commit (its WAL
+    /// hook sets it; the hook is a plain `fn`, so it reports here).
+    static WAL_FRAMES: Cell<c_int> = const { Cell::new(0) };
+}
+
+fn note_wal_frames(_: &Wal, frames: c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(frames));
+    Ok(())
+}
+
+/// Checkpoints the WAL into the database once it holds
+/// [`WAL_AUTOCHECKPOINT_PAGES`] frames. Run after a group's answers are
+/// sent, not inside its COMMIT (where SQLite's own autocheckpoint runs):
+/// the callers go on judging their next batches while the pages are
+/// copied. PASSIVE: never waits for readers; what a reader still needs is
+/// copied next time.
+fn checkpoint_if_due(conn: &Connection) {
+    let frames = WAL_FRAMES.with(Cell::get);
+    if i64::from(frames) < WAL_AUTOCHECKPOINT_PAGES {
+        return;
+    }
+    WAL_FRAMES.with(|f| f.set(0));
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commits");
+    }
+}
+
 /// The writer thread's loop: serves until every sender is gone. Takes the
 /// connection and the channel by value: the thread owns them, and the
 /// connection closes (checkpointing the WAL) when the loop ends.
@@ -348,6 +380,9 @@ fn run_group(conn: &Connection, group: Vec<Write>) {
     reason = "the writer thread owns its connection and inbox"
 )]
 pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
+    // Replaces SQLite's autocheckpoint (itself a WAL hook): see
+    // `checkpoint_if_due`.
+    conn.wal_hook(Some(note_wal_frames));
     while let Ok(first) = inbox.recv() {
         let mut weight = first.weight();
         let mut group = vec![first];
@@ -369,5 +404,6 @@ pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
                 drop(exec(&conn, "ROLLBACK"));
             }
         }
+        checkpoint_if_due(&conn);
     }
 }

@@ -184,6 +184,30 @@ async fn a_large_entry_spans_several_log_rows_and_pages_exactly() {
 }
 
 #[tokio::test]
+async fn bid_records_other_than_the_events_imply_are_stored_as_given() {
+    // The usual entry's bid records are the ones its events imply, and
+    // are read back from the events; any others are stored as given.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::hours(1));
+    let war = bidding_war(&created.lot, 4, at(60));
+    let mut odd = war[3].commit.clone();
+    odd.bids[0].bid_number += 100;
+    let mut commits = vec![created.commit.clone()];
+    commits.extend(war[..3].iter().map(|s| s.commit.clone()));
+    commits.push(odd.clone());
+    assert!(store.commit(commits).await.iter().all(Result::is_ok));
+    let page = store.bids(&lot_id("lot-1"), None, 100).await.unwrap();
+    let mut expected: Vec<_> = war[..3]
+        .iter()
+        .flat_map(|s| s.commit.bids.clone())
+        .collect();
+    expected.extend(odd.bids);
+    assert_eq!(page.items, expected);
+    assert_eq!(page.next_cursor, None);
+}
+
+#[tokio::test]
 async fn pages_are_clamped_to_the_maximum_size() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
