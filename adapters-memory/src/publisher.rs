@@ -5,7 +5,8 @@
 //! (at-least-once; subscribers drop copies by `(lotId, sequence)`).
 
 use hammerfall_ports::{EventEnvelope, EventPublisher, LotId, PublishError};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::mpsc;
 
@@ -44,10 +45,43 @@ struct LotLog {
     subscribers: Vec<(u64, mpsc::Sender<EventEnvelope>)>,
 }
 
+type Logs = std::collections::HashMap<LotId, LotLog, foldhash::fast::FixedState>;
+
+/// Shards of the publisher's logs: workers publishing different lots
+/// rarely meet on one lock.
+const PUBLISHER_SHARDS: usize = 16;
+
 /// Delivers events to in-process subscribers (live feeds, tests).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryEventPublisher {
-    lots: Mutex<HashMap<LotId, LotLog>>,
+    shards: Box<[Mutex<Logs>]>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Default for MemoryEventPublisher {
+    fn default() -> Self {
+        Self {
+            shards: (0..PUBLISHER_SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x0070_7562),
+        }
+    }
+}
+
+impl LotLog {
+    /// Logs one event and hands it to the subscribers that want it.
+    fn push(&mut self, event: EventEnvelope) {
+        if self.events.len() >= MAX_LOGGED_EVENTS_PER_LOT {
+            self.events.pop_front();
+        }
+        // A full or closed subscriber is dropped: its receiver sees the
+        // end of the stream after the events it has, never a gap.
+        if !self.subscribers.is_empty() {
+            self.subscribers.retain(|(after, tx)| {
+                event.event.sequence <= *after || tx.try_send(event.clone()).is_ok()
+            });
+        }
+        self.events.push_back(event);
+    }
 }
 
 /// A subscriber's view of one lot: the kept events after its starting
@@ -88,8 +122,31 @@ impl MemoryEventPublisher {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<LotId, LotLog>> {
-        self.lots.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self, lot_id: &LotId) -> MutexGuard<'_, Logs> {
+        // `hash % len` < len.
+        let i =
+            usize::try_from(self.hasher.hash_one(lot_id) % self.shards.len() as u64).unwrap_or(0);
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Logs and fans out events, in order, one lot's run at a time (one
+    /// lock and one lookup per run).
+    fn publish_all(&self, events: impl IntoIterator<Item = EventEnvelope>) {
+        let mut events = events.into_iter().peekable();
+        while let Some(first) = events.next() {
+            let lot_id = first.lot_id.clone();
+            let mut logs = self.lock(&lot_id);
+            let log = match logs.get_mut(&lot_id) {
+                Some(log) => log,
+                None => logs.entry(lot_id.clone()).or_default(),
+            };
+            log.push(first);
+            while let Some(next) = events.next_if(|e| e.lot_id == lot_id) {
+                log.push(next);
+            }
+        }
     }
 
     /// Subscribes to `lot_id` from sequence `after_sequence + 1` on: the
@@ -100,7 +157,7 @@ impl MemoryEventPublisher {
         lot_id: &LotId,
         after_sequence: u64,
     ) -> Result<Subscription, SubscribeError> {
-        let mut lots = self.lock();
+        let mut lots = self.lock(lot_id);
         let log = lots.entry(lot_id.clone()).or_default();
         log.subscribers.retain(|(_, tx)| !tx.is_closed());
         if log.subscribers.len() >= MAX_SUBSCRIBERS_PER_LOT {
@@ -128,7 +185,7 @@ impl MemoryEventPublisher {
 
     /// The kept log of `lot_id`, in publish order (duplicates included).
     pub fn published(&self, lot_id: &LotId) -> Vec<EventEnvelope> {
-        self.lock()
+        self.lock(lot_id)
             .get(lot_id)
             .map(|log| log.events.iter().cloned().collect())
             .unwrap_or_default()
@@ -137,19 +194,12 @@ impl MemoryEventPublisher {
 
 impl EventPublisher for MemoryEventPublisher {
     async fn publish(&self, events: &[EventEnvelope]) -> Result<(), PublishError> {
-        let mut lots = self.lock();
-        for event in events {
-            let log = lots.entry(event.lot_id.clone()).or_default();
-            if log.events.len() >= MAX_LOGGED_EVENTS_PER_LOT {
-                log.events.pop_front();
-            }
-            log.events.push_back(event.clone());
-            // A full or closed subscriber is dropped: its receiver sees the
-            // end of the stream after the events it has, never a gap.
-            log.subscribers.retain(|(after, tx)| {
-                event.event.sequence <= *after || tx.try_send(event.clone()).is_ok()
-            });
-        }
+        self.publish_all(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn publish_owned(&self, events: Vec<EventEnvelope>) -> Result<(), PublishError> {
+        self.publish_all(events);
         Ok(())
     }
 }

@@ -1,17 +1,33 @@
-//! `MemoryLotStore`: the `LotStore` port in process memory. One mutex guards
-//! everything, so every commit entry is trivially atomic; entries are
-//! validated completely before anything is written, so a refused entry
-//! writes nothing.
+//! `MemoryLotStore`: the `LotStore` port in process memory. Lots are spread
+//! over [`STORE_SHARDS`] shards by a hash of their id, each behind its own
+//! mutex, so workers committing different lots do not wait for each other.
+//! A lot's state, log, bid history and the idempotency records scoped to it
+//! live in its shard; a commit entry holds every lock it writes under (in
+//! one global order: shards ascending, then lot-creation records, then the
+//! listing indexes) from its checks to its last write, so each entry is
+//! atomic. Entries are validated completely before anything is written, so
+//! a refused entry writes nothing.
 
 use hammerfall_engine::next_due;
 use hammerfall_ports::{
-    BidRecord, CommandKey, CommandRecord, Cursor, DEFAULT_PAGE_SIZE, Lot, LotCommit, LotId,
-    LotQuery, LotStatus, LotStore, MAX_PAGE_SIZE, Page, ParticipantId, SequencedEvent, StoreError,
-    Timestamp,
+    BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, DEFAULT_PAGE_SIZE, Lot,
+    LotCommit, LotId, LotQuery, LotStatus, LotStore, MAX_PAGE_SIZE, Page, ParticipantId,
+    SequencedEvent, StoreError, Timestamp,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use smallvec::SmallVec;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Hash maps keyed by ids: a fast, fixed hasher (keys are bounded ids, and
+/// a lot's commands only ever reach the shard of that lot).
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+
+/// Shards of the lot store: enough that workers rarely meet on one lock.
+pub const STORE_SHARDS: usize = 64;
 
 /// Most entries one `commit` call takes; entries beyond it are refused with
 /// [`StoreError::TooLarge`] (the caller splits the batch).
@@ -58,29 +74,102 @@ struct LotEntry {
     lot: Lot,
     events: Vec<SequencedEvent>,
     bids: Vec<BidRecord>,
-    /// `next_due(lot)`, as indexed in `Inner::due`.
+    /// `next_due(lot)`, as indexed in `Index::due`.
     due: Option<Timestamp>,
 }
 
+/// An idempotency record as stored: everything but its key, which is the
+/// map's (moved in, not copied).
+#[derive(Debug)]
+struct Stored {
+    lot_id: LotId,
+    command: Command,
+    outcome: CommandOutcome,
+    recorded_at: Timestamp,
+}
+
+impl Stored {
+    fn store(record: CommandRecord) -> (CommandKey, Self) {
+        let CommandRecord {
+            key,
+            lot_id,
+            command,
+            outcome,
+            recorded_at,
+        } = record;
+        (
+            key,
+            Self {
+                lot_id,
+                command,
+                outcome,
+                recorded_at,
+            },
+        )
+    }
+
+    fn record(&self, key: &CommandKey) -> CommandRecord {
+        CommandRecord {
+            key: key.clone(),
+            lot_id: self.lot_id.clone(),
+            command: self.command.clone(),
+            outcome: self.outcome.clone(),
+            recorded_at: self.recorded_at,
+        }
+    }
+}
+
+type Records = FastMap<CommandKey, Stored>;
+
+/// One shard: its lots and the idempotency records scoped to them.
 #[derive(Debug, Default)]
-struct Inner {
-    lots: HashMap<LotId, LotEntry>,
-    /// Creation order → lot.
-    listing: BTreeMap<u64, LotId>,
-    by_status: HashMap<LotStatus, BTreeSet<u64>>,
-    by_seller: HashMap<ParticipantId, BTreeSet<u64>>,
+struct Shard {
+    lots: FastMap<LotId, LotEntry>,
+    commands: Records,
+}
+
+/// Indexes across lots, changed only when a lot is created or its status
+/// or due time changes (an ordinary bid changes neither).
+#[derive(Debug, Default)]
+struct Index {
+    /// Creation order → lot and its status.
+    listing: BTreeMap<u64, (LotId, LotStatus)>,
+    by_status: FastMap<LotStatus, BTreeSet<u64>>,
+    by_seller: FastMap<ParticipantId, BTreeSet<u64>>,
     due: BTreeSet<(Timestamp, LotId)>,
-    /// Boxed: records are large, and the map rehashes as it grows.
-    commands: HashMap<CommandKey, Box<CommandRecord>>,
-    next_order: u64,
 }
 
 /// The lot store in memory: real compare-and-set semantics, nothing
 /// durable (acknowledged writes live as long as the value). For tests, the
 /// `memory` store of the server host, and embedding.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryLotStore {
-    inner: Mutex<Inner>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Lot-creation records (scoped to the seller, not to a lot).
+    creations: Mutex<Records>,
+    index: Mutex<Index>,
+    next_order: AtomicU64,
+    lot_count: AtomicUsize,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Default for MemoryLotStore {
+    fn default() -> Self {
+        Self {
+            shards: (0..STORE_SHARDS).map(|_| Mutex::default()).collect(),
+            creations: Mutex::default(),
+            index: Mutex::default(),
+            next_order: AtomicU64::new(0),
+            lot_count: AtomicUsize::new(0),
+            hasher: foldhash::fast::FixedState::with_seed(0x6861_6d6d_6572),
+        }
+    }
+}
+
+/// Entries are validated before any write, so a panic while a lock was
+/// held cannot have left half a commit behind.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryLotStore {
@@ -89,10 +178,215 @@ impl MemoryLotStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Entries are validated before any write, so a panic while the lock
-        // was held cannot have left half a commit behind.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn shard_index(&self, lot_id: &LotId) -> usize {
+        // `hash % len` < len.
+        usize::try_from(self.hasher.hash_one(lot_id) % self.shards.len() as u64).unwrap_or(0)
+    }
+
+    fn shard(&self, lot_id: &LotId) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[self.shard_index(lot_id)])
+    }
+
+    /// Checks and writes one entry under every lock it touches.
+    fn commit_one(&self, commit: LotCommit) -> Result<(), StoreError> {
+        let home = self.shard_index(&commit.lot_id);
+        // Records whose key is scoped to another lot (never from the
+        // service, but the port allows them) or to a seller (lot creation).
+        let mut needed: SmallVec<[usize; 2]> = SmallVec::new();
+        needed.push(home);
+        let mut creations = false;
+        for record in &commit.commands {
+            match &record.key.lot_id {
+                Some(l) if l == &commit.lot_id => {}
+                Some(l) => needed.push(self.shard_index(l)),
+                None => creations = true,
+            }
+        }
+        needed.sort_unstable();
+        needed.dedup();
+        let mut guards: SmallVec<[(usize, MutexGuard<'_, Shard>); 2]> =
+            needed.iter().map(|&i| (i, lock(&self.shards[i]))).collect();
+        let mut created = creations.then(|| lock(&self.creations));
+        self.check(&commit, home, &guards, created.as_deref())?;
+        self.write(commit, home, &mut guards, created.as_deref_mut());
+        Ok(())
+    }
+
+    /// Everything that could refuse `commit`, checked before any write.
+    fn check(
+        &self,
+        commit: &LotCommit,
+        home: usize,
+        guards: &[(usize, MutexGuard<'_, Shard>)],
+        creations: Option<&Records>,
+    ) -> Result<(), StoreError> {
+        if commit.events.len() > MAX_RECORDS_PER_ENTRY
+            || commit.bids.len() > MAX_RECORDS_PER_ENTRY
+            || commit.commands.len() > MAX_RECORDS_PER_ENTRY
+        {
+            return Err(StoreError::TooLarge {
+                what: "records per commit entry",
+            });
+        }
+        let shard_of = |i: usize| -> &Shard {
+            let at = guards.partition_point(|(g, _)| *g < i);
+            &guards[at].1
+        };
+        let stored = shard_of(home).lots.get(&commit.lot_id);
+        let matches = match stored.map(|e| e.lot.sequence) {
+            None => commit.expected_sequence == 0,
+            Some(seq) => commit.expected_sequence == seq && seq != 0,
+        };
+        if !matches {
+            return Err(StoreError::Conflict {
+                lot_id: commit.lot_id.clone(),
+                expected: commit.expected_sequence,
+            });
+        }
+        let last_bid = stored.and_then(|e| e.bids.last()).map_or(0, |b| b.sequence);
+        check_shape(commit, last_bid)?;
+        let known = |key: &CommandKey| match &key.lot_id {
+            Some(l) if *l == commit.lot_id => shard_of(home).commands.contains_key(key),
+            Some(l) => shard_of(self.shard_index(l)).commands.contains_key(key),
+            None => creations.is_some_and(|c| c.contains_key(key)),
+        };
+        let duplicate_within = match commit.commands.len() {
+            0 | 1 => None,
+            n => {
+                // Command ids first (one string to hash, not three); only
+                // if two are equal, whole keys.
+                let mut ids = FastSet::with_capacity_and_hasher(n, Default::default());
+                if commit
+                    .commands
+                    .iter()
+                    .all(|r| ids.insert(&r.key.command_id))
+                {
+                    None
+                } else {
+                    let mut keys = FastSet::with_capacity_and_hasher(n, Default::default());
+                    commit.commands.iter().find(|r| !keys.insert(&r.key))
+                }
+            }
+        };
+        if let Some(record) = commit
+            .commands
+            .iter()
+            .find(|r| known(&r.key))
+            .or(duplicate_within)
+        {
+            return Err(StoreError::DuplicateCommand(record.key.clone()));
+        }
+        if stored.is_some_and(|e| e.events.len() + commit.events.len() > MAX_EVENTS_PER_LOT) {
+            return Err(StoreError::TooLarge {
+                what: "events per lot",
+            });
+        }
+        if stored.is_none()
+            && commit.lot.is_some()
+            && self.lot_count.load(Ordering::Relaxed) >= MAX_LOTS
+        {
+            return Err(StoreError::TooLarge {
+                what: "lots in the memory store",
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes a checked commit.
+    fn write(
+        &self,
+        commit: LotCommit,
+        home: usize,
+        guards: &mut [(usize, MutexGuard<'_, Shard>)],
+        mut creations: Option<&mut Records>,
+    ) {
+        fn at(guards: &[(usize, MutexGuard<'_, Shard>)], i: usize) -> usize {
+            guards.partition_point(|(g, _)| *g < i)
+        }
+        for record in commit.commands {
+            let (key, stored) = Stored::store(record);
+            match &key.lot_id {
+                Some(l) => {
+                    let shard = if *l == commit.lot_id {
+                        home
+                    } else {
+                        self.shard_index(l)
+                    };
+                    let slot = at(guards, shard);
+                    guards[slot].1.commands.insert(key, stored);
+                }
+                None => {
+                    if let Some(c) = creations.as_deref_mut() {
+                        c.insert(key, stored);
+                    }
+                }
+            }
+        }
+        let Some(lot) = commit.lot else {
+            return;
+        };
+        let due = next_due(&lot);
+        let shard = &mut guards[at(guards, home)].1;
+        match shard.lots.get_mut(&commit.lot_id) {
+            Some(entry) => {
+                let order = entry.order;
+                // Indexes change only when the status or due time does (an
+                // ordinary bid changes neither).
+                if entry.lot.status != lot.status || entry.due != due {
+                    let mut index = lock(&self.index);
+                    if entry.lot.status != lot.status {
+                        if let Some(set) = index.by_status.get_mut(&entry.lot.status) {
+                            set.remove(&order);
+                        }
+                        index.by_status.entry(lot.status).or_default().insert(order);
+                        if let Some(listed) = index.listing.get_mut(&order) {
+                            listed.1 = lot.status;
+                        }
+                    }
+                    if entry.due != due {
+                        if let Some(at) = entry.due {
+                            index.due.remove(&(at, commit.lot_id.clone()));
+                        }
+                        if let Some(at) = due {
+                            index.due.insert((at, commit.lot_id.clone()));
+                        }
+                    }
+                }
+                entry.events.extend(commit.events);
+                entry.bids.extend(commit.bids);
+                entry.due = due;
+                entry.lot = lot;
+            }
+            None => {
+                let order = self.next_order.fetch_add(1, Ordering::Relaxed);
+                self.lot_count.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut index = lock(&self.index);
+                    index
+                        .listing
+                        .insert(order, (commit.lot_id.clone(), lot.status));
+                    index
+                        .by_seller
+                        .entry(lot.seller_id().clone())
+                        .or_default()
+                        .insert(order);
+                    index.by_status.entry(lot.status).or_default().insert(order);
+                    if let Some(at) = due {
+                        index.due.insert((at, commit.lot_id.clone()));
+                    }
+                }
+                shard.lots.insert(
+                    commit.lot_id,
+                    LotEntry {
+                        order,
+                        lot,
+                        events: commit.events,
+                        bids: commit.bids,
+                        due,
+                    },
+                );
+            }
+        }
     }
 }
 
@@ -166,108 +460,7 @@ fn check_shape(commit: &LotCommit, last_bid: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Inner {
-    /// Everything that could refuse `commit`, checked before any write.
-    fn check(&self, commit: &LotCommit) -> Result<(), StoreError> {
-        if commit.events.len() > MAX_RECORDS_PER_ENTRY
-            || commit.bids.len() > MAX_RECORDS_PER_ENTRY
-            || commit.commands.len() > MAX_RECORDS_PER_ENTRY
-        {
-            return Err(StoreError::TooLarge {
-                what: "records per commit entry",
-            });
-        }
-        let stored = self.lots.get(&commit.lot_id);
-        let matches = match stored.map(|e| e.lot.sequence) {
-            None => commit.expected_sequence == 0,
-            Some(seq) => commit.expected_sequence == seq && seq != 0,
-        };
-        if !matches {
-            return Err(StoreError::Conflict {
-                lot_id: commit.lot_id.clone(),
-                expected: commit.expected_sequence,
-            });
-        }
-        let last_bid = stored.and_then(|e| e.bids.last()).map_or(0, |b| b.sequence);
-        check_shape(commit, last_bid)?;
-        let mut keys = HashSet::with_capacity(commit.commands.len());
-        for record in &commit.commands {
-            if self.commands.contains_key(&record.key) || !keys.insert(&record.key) {
-                return Err(StoreError::DuplicateCommand(record.key.clone()));
-            }
-        }
-        if stored.is_some_and(|e| e.events.len() + commit.events.len() > MAX_EVENTS_PER_LOT) {
-            return Err(StoreError::TooLarge {
-                what: "events per lot",
-            });
-        }
-        if stored.is_none() && commit.lot.is_some() && self.lots.len() >= MAX_LOTS {
-            return Err(StoreError::TooLarge {
-                what: "lots in the memory store",
-            });
-        }
-        Ok(())
-    }
-
-    /// Writes a checked commit.
-    fn write(&mut self, commit: LotCommit) {
-        for record in commit.commands {
-            self.commands.insert(record.key.clone(), Box::new(record));
-        }
-        let Some(lot) = commit.lot else {
-            return;
-        };
-        let due = next_due(&lot);
-        match self.lots.get_mut(&commit.lot_id) {
-            Some(entry) => {
-                let order = entry.order;
-                // Indexes change only when the status or due time does (an
-                // ordinary bid changes neither).
-                if entry.lot.status != lot.status {
-                    if let Some(set) = self.by_status.get_mut(&entry.lot.status) {
-                        set.remove(&order);
-                    }
-                    self.by_status.entry(lot.status).or_default().insert(order);
-                }
-                if entry.due != due {
-                    if let Some(at) = entry.due {
-                        self.due.remove(&(at, commit.lot_id.clone()));
-                    }
-                    if let Some(at) = due {
-                        self.due.insert((at, commit.lot_id.clone()));
-                    }
-                }
-                entry.events.extend(commit.events);
-                entry.bids.extend(commit.bids);
-                entry.due = due;
-                entry.lot = lot;
-            }
-            None => {
-                let order = self.next_order;
-                self.next_order += 1;
-                self.listing.insert(order, commit.lot_id.clone());
-                self.by_seller
-                    .entry(lot.seller_id().clone())
-                    .or_default()
-                    .insert(order);
-                self.by_status.entry(lot.status).or_default().insert(order);
-                if let Some(at) = due {
-                    self.due.insert((at, commit.lot_id.clone()));
-                }
-                self.lots.insert(
-                    commit.lot_id.clone(),
-                    LotEntry {
-                        order,
-                        lot,
-                        events: commit.events,
-                        bids: commit.bids,
-                        due,
-                    },
-                );
-            }
-        }
-    }
-
+impl Index {
     /// Creation-order positions after `after` that may match `query`,
     /// from the narrowest index available.
     fn candidates<'a>(
@@ -292,11 +485,10 @@ impl Inner {
 
 impl LotStore for MemoryLotStore {
     async fn load(&self, lot_id: &LotId) -> Result<Option<Lot>, StoreError> {
-        Ok(self.lock().lots.get(lot_id).map(|e| e.lot.clone()))
+        Ok(self.shard(lot_id).lots.get(lot_id).map(|e| e.lot.clone()))
     }
 
     async fn commit(&self, batch: Vec<LotCommit>) -> Vec<Result<(), StoreError>> {
-        let mut inner = self.lock();
         batch
             .into_iter()
             .enumerate()
@@ -306,15 +498,52 @@ impl LotStore for MemoryLotStore {
                         what: "entries per commit call",
                     });
                 }
-                inner.check(&commit)?;
-                inner.write(commit);
-                Ok(())
+                self.commit_one(commit)
             })
             .collect()
     }
 
     async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
-        Ok(self.lock().commands.get(key).map(|r| (**r).clone()))
+        Ok(match &key.lot_id {
+            Some(l) => self.shard(l).commands.get(key).map(|r| r.record(key)),
+            None => lock(&self.creations).get(key).map(|r| r.record(key)),
+        })
+    }
+
+    async fn commands(
+        &self,
+        keys: &[CommandKey],
+    ) -> Result<Vec<Option<CommandRecord>>, StoreError> {
+        // One lock per run of keys of the same shard (a worker's batch is
+        // mostly a few lots).
+        let mut found = Vec::with_capacity(keys.len());
+        let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
+        let mut last: Option<(&LotId, usize)> = None;
+        for key in keys {
+            let record = match &key.lot_id {
+                Some(l) => {
+                    let i = match last {
+                        Some((lot, i)) if lot == l => i,
+                        _ => self.shard_index(l),
+                    };
+                    last = Some((l, i));
+                    let shard = match &mut held {
+                        Some((h, guard)) if *h == i => guard,
+                        slot => {
+                            *slot = None;
+                            &mut slot.insert((i, lock(&self.shards[i]))).1
+                        }
+                    };
+                    shard.commands.get(key).map(|r| r.record(key))
+                }
+                None => {
+                    held = None;
+                    lock(&self.creations).get(key).map(|r| r.record(key))
+                }
+            };
+            found.push(record);
+        }
+        Ok(found)
     }
 
     async fn events_after(
@@ -323,8 +552,8 @@ impl LotStore for MemoryLotStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SequencedEvent>, StoreError> {
-        let inner = self.lock();
-        let Some(entry) = inner.lots.get(lot_id) else {
+        let shard = self.shard(lot_id);
+        let Some(entry) = shard.lots.get(lot_id) else {
             return Ok(Vec::new());
         };
         let start = entry.events.partition_point(|e| e.sequence <= after);
@@ -345,8 +574,8 @@ impl LotStore for MemoryLotStore {
             .map(|c| decode_cursor(BIDS_CURSOR, c))
             .transpose()?
             .unwrap_or(0);
-        let inner = self.lock();
-        let Some(entry) = inner.lots.get(lot_id) else {
+        let shard = self.shard(lot_id);
+        let Some(entry) = shard.lots.get(lot_id) else {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
@@ -370,36 +599,46 @@ impl LotStore for MemoryLotStore {
             None => Bound::Unbounded,
         };
         let size = page_size(query.limit);
-        let inner = self.lock();
-        let mut matching = inner
-            .candidates(query, after)
-            .filter_map(|order| {
-                let entry = inner.lots.get(inner.listing.get(&order)?)?;
-                let lot = &entry.lot;
-                let wanted = query.status.is_none_or(|s| lot.status == s)
-                    && query
-                        .seller_id
-                        .as_ref()
-                        .is_none_or(|s| lot.seller_id() == s);
-                wanted.then_some((order, lot))
-            })
-            .take(size + 1);
-        let mut items = Vec::with_capacity(size.min(DEFAULT_PAGE_SIZE));
+        // The page's lots from the indexes (which hold every lot's status),
+        // then their states from the shards: the index lock is never held
+        // while a shard's is taken (writers take them the other way round).
+        let listed: Vec<(u64, LotId)> = {
+            let index = lock(&self.index);
+            index
+                .candidates(query, after)
+                .filter_map(|order| {
+                    let (lot_id, status) = index.listing.get(&order)?;
+                    query
+                        .status
+                        .is_none_or(|s| *status == s)
+                        .then(|| (order, lot_id.clone()))
+                })
+                .take(size + 1)
+                .collect()
+        };
+        let more = listed.len() > size;
+        let mut items = Vec::with_capacity(size.min(listed.len()));
         let mut last = None;
-        for (order, lot) in matching.by_ref().take(size) {
-            items.push(lot.clone());
+        for (order, lot_id) in listed.into_iter().take(size) {
+            // A lot whose status changed since the index was read (a commit
+            // in flight) is left out, as it would be a moment later.
+            let shard = self.shard(&lot_id);
+            if let Some(entry) = shard.lots.get(&lot_id)
+                && query.status.is_none_or(|s| entry.lot.status == s)
+            {
+                items.push(entry.lot.clone());
+            }
             last = Some(order);
         }
-        let next_cursor = match (matching.next(), last) {
-            (Some(_), Some(order)) => Some(encode_cursor(LOTS_CURSOR, order)),
+        let next_cursor = match (more, last) {
+            (true, Some(order)) => Some(encode_cursor(LOTS_CURSOR, order)),
             _ => None,
         };
         Ok(Page { items, next_cursor })
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<LotId>, StoreError> {
-        Ok(self
-            .lock()
+        Ok(lock(&self.index)
             .due
             .iter()
             .take_while(|(at, _)| *at <= now)

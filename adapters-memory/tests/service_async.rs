@@ -179,6 +179,15 @@ async fn a_service_whose_workers_are_gone_answers_stopped() {
         svc.submit(envelope.clone()).await,
         Err(ServiceError::Stopped)
     ));
+    let answers = svc
+        .submit_many(vec![envelope.clone(), bid(&lot, "ann", cents(5_000), "k1")])
+        .await;
+    assert_eq!(answers.len(), 2);
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Err(ServiceError::Stopped)))
+    );
     let key = hammerfall_engine::command_key(&envelope);
     assert_eq!(svc.status(&key).await.unwrap(), None);
 }

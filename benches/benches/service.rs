@@ -4,12 +4,19 @@
 //! `cargo bench --bench service` (runs a few seconds per scenario; set
 //! `HAMMERFALL_BENCH_SECS` to change it).
 //!
-//! Scenarios: one hot lot, and 10,000 lots. Peak throughput: 16 clients,
-//! each keeping a window of 64 bids in flight and waiting for all their
-//! outcomes (as a network host does with many connections). Latency:
-//! clients that submit one bid and wait for its outcome, as many as it
-//! takes to reach about half the peak throughput (or as close as one-at-a-
-//! time clients get), with submit → outcome percentiles.
+//! Scenarios: one hot lot, and 10,000 lots. Every bid is a real command
+//! through the service (sequencer, idempotency record, group commit, credit,
+//! publishing), its outcome returned to the client, which counts the
+//! accepted ones. Peak throughput: 16 clients, each with a window of 64 bids
+//! in flight, waiting for all their outcomes (as a network host does with
+//! many connections) — submitted one `submit` per bid, or as one
+//! `submit_many` per window (the batch API). Latency: clients that submit
+//! one bid and wait for its outcome, as many as it takes to reach about
+//! half the `submit` peak (or as close as one-at-a-time clients get), with
+//! submit → outcome percentiles; then clients submitting `submit_many`
+//! windows of 16 at about half the batch peak, latency per window.
+//! A filter argument runs the scenarios whose name contains it
+//! (`cargo bench --bench service -- hot_lot`).
 #![allow(
     clippy::float_arithmetic,
     clippy::cast_precision_loss,
@@ -48,6 +55,8 @@ struct Run {
     commands: u64,
     accepted: u64,
     elapsed: Duration,
+    /// Process CPU time (all threads) during the run, if readable.
+    cpu: Option<Duration>,
     latency: Histogram<u64>,
 }
 
@@ -94,13 +103,30 @@ async fn create_lots(svc: &Svc, n: usize) -> Lots {
     }
 }
 
+/// How a client hands its window of bids over.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One `submit` per bid, all awaited together.
+    Submit,
+    /// One `submit_many` per window.
+    Batch,
+}
+
 /// `clients` tasks bid on `lots` for `secs`, each with `window` commands in
 /// flight (1: submit, wait, repeat).
-async fn drive(svc: &Svc, lots: &Lots, clients: usize, window: usize, secs: f64) -> Run {
+async fn drive(
+    svc: &Svc,
+    lots: &Lots,
+    clients: usize,
+    window: usize,
+    mode: Mode,
+    secs: f64,
+) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let (lots, prices) = (lots.ids.clone(), lots.prices.clone());
     let accepted = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let cpu_before = process_cpu();
     let started = Instant::now();
     for c in 0..clients {
         let (svc, lots, stop, prices, accepted) = (
@@ -132,7 +158,10 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, window: usize, secs: f64)
                     ));
                 }
                 let t = Instant::now();
-                let responses = join_all(batch.into_iter().map(|env| svc.submit(env))).await;
+                let responses = match mode {
+                    Mode::Submit => join_all(batch.into_iter().map(|env| svc.submit(env))).await,
+                    Mode::Batch => svc.submit_many(batch).await,
+                };
                 let micros = u64::try_from(t.elapsed().as_nanos() / 1000).unwrap_or(u64::MAX);
                 let _ = latency.record(micros.max(1));
                 for response in responses {
@@ -151,6 +180,7 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, window: usize, secs: f64)
         commands: 0,
         accepted: 0,
         elapsed: Duration::ZERO,
+        cpu: None,
         latency: Histogram::new(3).expect("histogram"),
     };
     for t in tasks {
@@ -159,6 +189,9 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, window: usize, secs: f64)
         run.latency.add(h).expect("same bounds");
     }
     run.elapsed = started.elapsed();
+    run.cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     run.accepted = accepted.load(Ordering::Relaxed);
     run
 }
@@ -168,9 +201,15 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, window: usize, secs: f64)
 fn report(name: &str, clients: usize, run: &Run) -> f64 {
     let rate = run.commands as f64 / run.elapsed.as_secs_f64();
     let h = &run.latency;
+    let cpu = run.cpu.map_or_else(
+        || "?".to_owned(),
+        |c| format!("{:.0}", c.as_nanos() as f64 / run.commands.max(1) as f64),
+    );
     println!(
-        "{name:<34} clients {clients:>4}  {:>9.0} bids/s ({:.1}% accepted)  latency µs p50 {:>5} p99 {:>6} p99.9 {:>6} max {:>7}",
+        "{name:<58} clients {clients:>3}  {:>9.0} bids/s  {} bids, {} accepted ({:.1}%)  CPU ns/bid {cpu:>5}  latency µs p50 {:>5} p99 {:>6} p99.9 {:>6} max {:>7}",
         rate,
+        run.commands,
+        run.accepted,
         100.0 * run.accepted as f64 / run.commands.max(1) as f64,
         h.value_at_quantile(0.5),
         h.value_at_quantile(0.99),
@@ -178,6 +217,18 @@ fn report(name: &str, clients: usize, run: &Run) -> f64 {
         h.max(),
     );
     rate
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`, in
+/// clock ticks of 10 ms: coarse, but runs last seconds).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which ends with the last ')').
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 fn main() {
@@ -197,37 +248,51 @@ fn main() {
             "service over memory adapters, {} cores, {secs} s per scenario",
             std::thread::available_parallelism().map_or(0, usize::from)
         );
-        if wanted("hot_lot") {
+        for (name, n) in [("hot_lot (1 lot)", 1), ("many_lots (10,000 lots)", 10_000)] {
+            if !wanted(name) {
+                continue;
+            }
             let svc = service();
-            let lots = create_lots(&svc, 1).await;
+            let lots = create_lots(&svc, n).await;
             let peak = report(
-                "hot_lot (1 lot), windows of 64",
+                &format!("{name}, submit, windows of 64"),
                 16,
-                &drive(&svc, &lots, 16, 64, secs).await,
+                &drive(&svc, &lots, 16, 64, Mode::Submit, secs).await,
             );
-            let half = half_load(&svc, &lots, peak, secs).await;
-            report("hot_lot, one at a time, ~half peak", half.0, &half.1);
-        }
-        if wanted("many_lots") {
-            let svc = service();
-            let lots = create_lots(&svc, 10_000).await;
-            let peak = report(
-                "many_lots (10,000 lots), windows of 64",
+            let batch_peak = report(
+                &format!("{name}, submit_many, windows of 64"),
                 16,
-                &drive(&svc, &lots, 16, 64, secs).await,
+                &drive(&svc, &lots, 16, 64, Mode::Batch, secs).await,
             );
-            let half = half_load(&svc, &lots, peak, secs).await;
-            report("many_lots, one at a time, ~half peak", half.0, &half.1);
+            let half = half_load(&svc, &lots, 1, Mode::Submit, peak, secs).await;
+            report(
+                &format!("{name}, submit one at a time, ~half submit peak"),
+                half.0,
+                &half.1,
+            );
+            let half = half_load(&svc, &lots, 16, Mode::Batch, batch_peak, secs).await;
+            report(
+                &format!("{name}, submit_many of 16, ~half batch peak"),
+                half.0,
+                &half.1,
+            );
         }
     });
 }
 
 /// Finds the client count whose closed-loop throughput is closest to half
 /// the peak (latency is then measured at that load).
-async fn half_load(svc: &Svc, lots: &Lots, peak: f64, secs: f64) -> (usize, Run) {
+async fn half_load(
+    svc: &Svc,
+    lots: &Lots,
+    window: usize,
+    mode: Mode,
+    peak: f64,
+    secs: f64,
+) -> (usize, Run) {
     let mut best: Option<(usize, Run)> = None;
     for clients in [1, 2, 4, 8, 16, 32, 64] {
-        let run = drive(svc, lots, clients, 1, secs / 3.0).await;
+        let run = drive(svc, lots, clients, window, mode, secs / 3.0).await;
         let rate = run.commands as f64 / run.elapsed.as_secs_f64();
         let better = best.as_ref().is_none_or(|(_, b)| {
             let b_rate = b.commands as f64 / b.elapsed.as_secs_f64();

@@ -22,4 +22,15 @@ pub trait EventPublisher: Send + Sync + 'static {
         &self,
         events: &[EventEnvelope],
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
+
+    /// The same as [`publish`](EventPublisher::publish), handing the events
+    /// over: a publisher that keeps them (an in-process log) moves them in
+    /// instead of copying. The service publishes through this; the default
+    /// calls `publish`.
+    fn publish_owned(
+        &self,
+        events: Vec<EventEnvelope>,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        async move { self.publish(&events).await }
+    }
 }

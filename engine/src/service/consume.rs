@@ -2,7 +2,7 @@
 //! FIFO in AWS, the memory queue in tests) through the same sequencer.
 
 use super::Service;
-use super::worker::Request;
+use super::worker::{Reply, Request};
 use hammerfall_ports::{
     CommandQueue, CreditLedger, Delivery, Duration, EventPublisher, LotId, LotStore,
     MAX_QUEUE_BATCH, QueueError, Receipt,
@@ -56,13 +56,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
             for (slot, (_, group)) in groups.iter_mut().enumerate() {
                 if let Some(delivery) = group.pop_front() {
                     let (tx, rx) = futures_channel::oneshot::channel();
-                    let request = Request {
-                        envelope: delivery.envelope.clone(),
-                        reply: Some(tx),
-                    };
+                    let request = Request::new(delivery.envelope.clone(), Reply::One(tx));
                     let sent = self
                         .shard_of(&delivery.envelope.lot_id)
-                        .send_async(request)
+                        .send_one(request)
                         .await;
                     round.push((slot, delivery, sent.is_ok().then_some(rx)));
                 }

@@ -4,9 +4,15 @@
 //!
 //! Ordering: lots are sharded over workers by a hash of their id. A worker
 //! owns its lots' cached state and applies their commands one at a time, in
-//! arrival order; everything its inbox holds is committed in one
+//! arrival order; everything its inbox holds (up to
+//! [`ServiceConfig::max_batch`] commands) is committed in one
 //! [`LotStore::commit`] call (group commit). Different lots never wait for
 //! each other, and there is no lock on the hot path.
+//!
+//! [`Service::submit_many`] hands many commands over at once: one message
+//! (and at most one wake) per worker, and one wake of the caller when every
+//! outcome is in — what hosts with many connections and embedders with
+//! streams of commands use to avoid a cross-thread hand-off per command.
 //!
 //! The engine brings no async runtime: [`Service::new`] returns the worker
 //! futures, and the host spawns them on its own executor.
@@ -16,17 +22,23 @@ pub(crate) mod records;
 mod timers;
 mod worker;
 
-use crate::service::worker::{Request, Shard};
+use crate::service::worker::{Collector, Job, Reply, Request, Shard};
 use hammerfall_ports::{
     Clock, CommandEnvelope, CommandKey, CommandOutcome, CommandRecord, CreditError, CreditLedger,
     CreditView, Currency, EventPublisher, IdGenerator, Lot, LotId, LotStore, Money, ParticipantId,
     Rejection, StoreError,
 };
-use std::collections::HashSet;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Hash maps keyed by ids on the hot path: a fast, fixed hasher (SipHash's
+/// flooding resistance buys nothing for keys the service shards itself).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+/// See [`FastMap`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
 
 pub use consume::{ConsumeReport, RETRY_BASE_SECS};
 pub use records::command_key;
@@ -169,29 +181,55 @@ impl<S, L, P> Clone for Service<S, L, P> {
 
 struct Inner<S, L, P> {
     ports: Ports<S, L, P>,
-    shards: Vec<flume::Sender<Request>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Inbox>,
+    hasher: foldhash::fast::FixedState,
     /// Commands submitted asynchronously and not yet recorded.
-    pending: Arc<Mutex<HashSet<CommandKey>>>,
+    pending: Arc<Mutex<FastSet<CommandKey>>>,
+}
+
+/// A worker's inbox: jobs (one command or a batch) and how many commands
+/// they hold.
+pub(crate) struct Inbox {
+    tx: flume::Sender<Job>,
+    depth: Arc<AtomicUsize>,
+}
+
+impl Inbox {
+    async fn send(&self, job: Job) -> Result<(), ServiceError> {
+        let n = job.len();
+        self.depth.fetch_add(n, Ordering::Relaxed);
+        self.tx.send_async(job).await.map_err(|_| {
+            self.depth.fetch_sub(n, Ordering::Relaxed);
+            ServiceError::Stopped
+        })
+    }
+
+    pub(crate) async fn send_one(&self, request: Request) -> Result<(), ServiceError> {
+        self.send(Job::One(request)).await
+    }
 }
 
 impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
     /// Builds a service and its worker futures (one per shard).
     pub fn new(ports: Ports<S, L, P>, config: ServiceConfig) -> (Self, Vec<Worker>) {
         let workers = config.workers.max(1);
-        let pending = Arc::new(Mutex::new(HashSet::new()));
+        let pending = Arc::new(Mutex::new(FastSet::default()));
         let mut senders = Vec::with_capacity(workers);
         let mut futures: Vec<Worker> = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (tx, rx) = flume::bounded(config.inbox_capacity.max(1));
-            senders.push(tx);
-            let shard = Shard::new(ports.clone(), rx, config, pending.clone());
+            let depth = Arc::new(AtomicUsize::new(0));
+            senders.push(Inbox {
+                tx,
+                depth: depth.clone(),
+            });
+            let shard = Shard::new(ports.clone(), rx, depth, config, pending.clone());
             futures.push(Box::pin(shard.run()));
         }
         let inner = Inner {
             ports,
             shards: senders,
-            hasher: Default::default(),
+            hasher: foldhash::fast::FixedState::with_seed(0x6c6f_7473),
             pending,
         };
         (
@@ -210,28 +248,30 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
     /// Commands waiting in the workers' inboxes (not yet taken into a
     /// batch): the sequencer's backlog, for metrics and draining.
     pub fn queue_depth(&self) -> usize {
-        self.inner.shards.iter().map(flume::Sender::len).sum()
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.depth.load(Ordering::Relaxed))
+            .sum()
     }
 
-    pub(crate) fn shard_of(&self, lot_id: &LotId) -> &flume::Sender<Request> {
+    fn shard_index(&self, lot_id: &LotId) -> usize {
         let n = self.inner.shards.len() as u64;
         // `hash % n` < n ≤ usize::MAX.
-        let index = usize::try_from(self.inner.hasher.hash_one(lot_id) % n).unwrap_or(0);
-        &self.inner.shards[index]
+        usize::try_from(self.inner.hasher.hash_one(lot_id) % n).unwrap_or(0)
+    }
+
+    pub(crate) fn shard_of(&self, lot_id: &LotId) -> &Inbox {
+        &self.inner.shards[self.shard_index(lot_id)]
     }
 
     /// Submits a command and waits for its outcome. Accepted or rejected,
     /// the outcome is recorded before this returns (SPEC §5).
     pub async fn submit(&self, envelope: CommandEnvelope) -> Result<Response, ServiceError> {
         let (tx, rx) = futures_channel::oneshot::channel();
-        let lot_id = envelope.lot_id.clone();
-        self.shard_of(&lot_id)
-            .send_async(Request {
-                envelope,
-                reply: Some(tx),
-            })
-            .await
-            .map_err(|_| ServiceError::Stopped)?;
+        self.shard_of(&envelope.lot_id)
+            .send_one(Request::new(envelope, Reply::One(tx)))
+            .await?;
         let response = *rx.await.map_err(|_| ServiceError::Stopped)??;
         if response.replayed {
             return self.with_lot_as_recorded(response).await;
@@ -239,18 +279,74 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
         Ok(response)
     }
 
+    /// Submits many commands and waits for all their outcomes, returned in
+    /// the order given. Each is judged exactly as if it had been
+    /// [`submit`](Service::submit)ted alone, in that order (commands on one
+    /// lot keep their order; idempotency, credit and group commit are the
+    /// same), but they reach each worker as one message, and the caller is
+    /// woken once, when the last outcome is in. A network host with many
+    /// connections, or an embedder with a stream of commands, hands over
+    /// whatever it has gathered this way.
+    ///
+    /// A batch takes one slot of a worker's inbox however many commands it
+    /// holds; keep batches to a few hundred commands so that one caller
+    /// cannot hold a worker for long.
+    pub async fn submit_many(
+        &self,
+        envelopes: Vec<CommandEnvelope>,
+    ) -> Vec<Result<Response, ServiceError>> {
+        let count = envelopes.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        let (collector, rx) = Collector::new(count);
+        let shards = self.inner.shards.len();
+        let mut jobs: Vec<Vec<Request>> = (0..shards).map(|_| Vec::new()).collect();
+        for (slot, envelope) in envelopes.into_iter().enumerate() {
+            let shard = if shards == 1 {
+                0
+            } else {
+                self.shard_index(&envelope.lot_id)
+            };
+            let reply = Reply::Batch(collector.clone(), slot);
+            jobs[shard].push(Request::new(envelope, reply));
+        }
+        drop(collector);
+        for (shard, job) in jobs.into_iter().enumerate() {
+            if !job.is_empty() {
+                // A stopped service drops the job; the collector then never
+                // completes and `rx` reports it below.
+                let _ = self.inner.shards[shard].send(Job::Many(job)).await;
+            }
+        }
+        let Ok(results) = rx.await else {
+            return (0..count).map(|_| Err(ServiceError::Stopped)).collect();
+        };
+        let mut out = Vec::with_capacity(count);
+        for result in results {
+            out.push(match result {
+                Some(Ok(response)) if response.replayed => {
+                    self.with_lot_as_recorded(*response).await
+                }
+                Some(Ok(response)) => Ok(*response),
+                Some(Err(e)) => Err(e),
+                None => Err(ServiceError::Stopped),
+            });
+        }
+        out
+    }
+
     /// Enqueues a command without waiting; read its outcome later with
     /// [`Service::status`]. Fails fast with [`ServiceError::Overloaded`]
     /// when the worker's inbox is full.
     pub fn submit_async(&self, envelope: CommandEnvelope) -> Result<CommandKey, ServiceError> {
-        let key = command_key(&envelope);
+        let request = Request::new(envelope, Reply::Async);
+        let key = request.key.clone();
         self.lock_pending().insert(key.clone());
-        let lot_id = envelope.lot_id.clone();
-        let sent = self.shard_of(&lot_id).try_send(Request {
-            envelope,
-            reply: None,
-        });
-        if let Err(e) = sent {
+        let inbox = self.shard_of(&request.envelope.lot_id);
+        inbox.depth.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = inbox.tx.try_send(Job::One(request)) {
+            inbox.depth.fetch_sub(1, Ordering::Relaxed);
             self.lock_pending().remove(&key);
             return Err(match e {
                 flume::TrySendError::Full(_) => ServiceError::Overloaded,
@@ -269,7 +365,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
         Ok(record.map(|r| CommandStatus::Recorded(Box::new(r))))
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashSet<CommandKey>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, FastSet<CommandKey>> {
         self.inner
             .pending
             .lock()

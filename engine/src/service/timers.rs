@@ -1,7 +1,7 @@
 //! Timers (SPEC §9): due transitions happen within a tick of their time,
 //! through the same sequencer as every other command.
 
-use super::worker::Request;
+use super::worker::{Reply, Request};
 use super::{Service, ServiceError, TIMER_BATCH};
 use hammerfall_ports::{Command, CommandEnvelope, CreditLedger, EventPublisher, LotStore};
 use std::future::Future;
@@ -23,13 +23,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
             let (tx, rx) = futures_channel::oneshot::channel();
             let envelope =
                 CommandEnvelope::new(self.ports().ids.command_id(), lot_id, Command::Advance);
-            self.shard_of(&envelope.lot_id.clone())
-                .send_async(Request {
-                    envelope,
-                    reply: Some(tx),
-                })
-                .await
-                .map_err(|_| ServiceError::Stopped)?;
+            self.shard_of(&envelope.lot_id)
+                .send_one(Request::new(envelope, Reply::One(tx)))
+                .await?;
             replies.push(rx);
         }
         let count = replies.len();

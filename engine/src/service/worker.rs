@@ -3,32 +3,151 @@
 //! group commit.
 
 use super::records::{accepted_result, bid_records, command_key};
-use super::{Ports, Response, ServiceConfig, ServiceError};
+use super::{FastMap, FastSet, Ports, Response, ServiceConfig, ServiceError};
 use crate::credit::{self, CreditAction};
-use crate::{advance, apply, create, create_from, judge_into};
+use crate::{advance, apply, create, create_from, judge_into, next_due};
 use hammerfall_ports::{
-    Command, CommandEnvelope, CommandKey, CommandOutcome, CommandRecord, CreditError, CreditLedger,
-    EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit, LotId, LotStore,
-    Rejection, SequencedEvent, StoreError, Timestamp,
+    Command, CommandEnvelope, CommandId, CommandKey, CommandOutcome, CommandRecord, CreditError,
+    CreditLedger, EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit, LotId,
+    LotStore, Rejection, SequencedEvent, StoreError, Timestamp,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Replies are boxed: a response is several hundred bytes, and it moves
+/// Outcomes are boxed: a response is several hundred bytes, and it moves
 /// through the answer list and the channel.
-type Reply = futures_channel::oneshot::Sender<Result<Box<Response>, ServiceError>>;
+pub(crate) type Outcome = Result<Box<Response>, ServiceError>;
 
-/// One submitted command and where to send its outcome (`None`: async).
+/// Where a command's outcome goes.
+pub(crate) enum Reply {
+    /// To one waiting submitter.
+    One(futures_channel::oneshot::Sender<Outcome>),
+    /// Into a slot of a batch's collector ([`Service::submit_many`]).
+    ///
+    /// [`Service::submit_many`]: super::Service::submit_many
+    Batch(Arc<Collector>, usize),
+    /// Nowhere: submitted asynchronously, read back with `status`.
+    Async,
+}
+
+/// One submitted command, its idempotency key (computed once, by the
+/// submitter) and where to send its outcome.
 pub(crate) struct Request {
     pub(crate) envelope: CommandEnvelope,
-    pub(crate) reply: Option<Reply>,
+    pub(crate) key: CommandKey,
+    pub(crate) reply: Reply,
+}
+
+impl Request {
+    pub(crate) fn new(envelope: CommandEnvelope, reply: Reply) -> Self {
+        Self {
+            key: command_key(&envelope),
+            envelope,
+            reply,
+        }
+    }
+}
+
+/// What a worker's inbox carries: one command, or a batch of them in order.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one command is the common job: boxing it would add an allocation per submit, and an inbox slot held a whole request before batches existed"
+)]
+pub(crate) enum Job {
+    One(Request),
+    Many(Vec<Request>),
+}
+
+impl Job {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Job::One(_) => 1,
+            Job::Many(requests) => requests.len(),
+        }
+    }
+}
+
+/// The outcomes of a batch, filled in by the workers in any order; the
+/// submitter is woken once, with all of them, when the last one is in. If
+/// the workers stop first, the collector is dropped unfinished and the
+/// submitter's receiver reports it.
+pub(crate) struct Collector {
+    state: Mutex<Collecting>,
+}
+
+struct Collecting {
+    results: Vec<Option<Outcome>>,
+    remaining: usize,
+    done: Option<futures_channel::oneshot::Sender<Vec<Option<Outcome>>>>,
+}
+
+impl Collector {
+    pub(crate) fn new(
+        count: usize,
+    ) -> (
+        Arc<Self>,
+        futures_channel::oneshot::Receiver<Vec<Option<Outcome>>>,
+    ) {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let state = Collecting {
+            results: (0..count).map(|_| None).collect(),
+            remaining: count,
+            done: Some(tx),
+        };
+        (
+            Arc::new(Self {
+                state: Mutex::new(state),
+            }),
+            rx,
+        )
+    }
+
+    fn fill(&self, slot: usize, outcome: Outcome) {
+        let finished = {
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Collecting {
+                results,
+                remaining,
+                done,
+            } = &mut *state;
+            match results.get_mut(slot) {
+                Some(entry @ None) => {
+                    *entry = Some(outcome);
+                    *remaining -= 1;
+                }
+                _ => return,
+            }
+            if *remaining == 0 {
+                done.take().map(|tx| (tx, std::mem::take(results)))
+            } else {
+                None
+            }
+        };
+        if let Some((tx, results)) = finished {
+            // The submitter may have gone away; nothing to do then.
+            let _ = tx.send(results);
+        }
+    }
+}
+
+/// A command judged in this batch: what its response is built from once
+/// the batch commits (the record's key and command are moved out of the
+/// request then, not cloned).
+struct Judged {
+    outcome: CommandOutcome,
+    recorded_at: Timestamp,
+    lot: Option<Lot>,
 }
 
 /// What a command came to within a batch, sent once the batch commits.
 enum Answer {
     /// Judged now; recorded in this batch's commit (timer commands and
     /// unknown lots are not recorded).
-    Judged(Box<Response>),
+    Judged(Box<Judged>),
     /// Judged before: the stored record (SPEC §5).
     Replayed(Box<CommandRecord>),
     /// The same id was used for another command.
@@ -44,11 +163,51 @@ struct LotWork {
     commit: LotCommit,
     /// Keys recorded in this batch → index in `commit.commands` (a retry
     /// within one batch must find its first submission without a scan).
-    recorded: HashMap<CommandKey, usize>,
+    /// Built only once the lot has [`SCAN_RECORDED`] records in the batch
+    /// (below that a scan is cheaper than hashing): command id → its first
+    /// record (one string to hash, not a whole key).
+    recorded: FastMap<CommandId, usize>,
     answers: Vec<(Request, Answer)>,
 }
 
+/// Records of one lot in a batch up to which a retry is found by a scan.
+const SCAN_RECORDED: usize = 16;
+
 impl LotWork {
+    /// Where `key` was recorded in this batch, if it was.
+    fn recorded(&self, key: &CommandKey) -> Option<usize> {
+        let commands = &self.commit.commands;
+        if commands.len() <= SCAN_RECORDED {
+            commands
+                .iter()
+                .position(|r| r.key.command_id == key.command_id && r.key == *key)
+        } else {
+            match self.recorded.get(&key.command_id) {
+                None => None,
+                Some(&i) if commands[i].key == *key => Some(i),
+                // The same command id from another submitter: rare.
+                Some(_) => commands.iter().position(|r| r.key == *key),
+            }
+        }
+    }
+
+    /// Records `record` in the batch's commit.
+    fn record(&mut self, record: CommandRecord) {
+        let commands = &mut self.commit.commands;
+        commands.push(record);
+        if commands.len() > SCAN_RECORDED {
+            let from = if self.recorded.is_empty() {
+                self.recorded.reserve(4 * SCAN_RECORDED);
+                0
+            } else {
+                commands.len() - 1
+            };
+            for (i, r) in commands.iter().enumerate().skip(from) {
+                self.recorded.entry(r.key.command_id.clone()).or_insert(i);
+            }
+        }
+    }
+
     fn has_writes(&self) -> bool {
         !self.commit.events.is_empty() || !self.commit.commands.is_empty()
     }
@@ -56,41 +215,72 @@ impl LotWork {
 
 pub(crate) struct Shard<S, L, P> {
     ports: Ports<S, L, P>,
-    inbox: flume::Receiver<Request>,
+    inbox: flume::Receiver<Job>,
+    /// Commands in the inbox and the backlog (`Service::queue_depth`).
+    depth: Arc<AtomicUsize>,
+    /// Commands taken from the inbox, not yet into a batch (a batch job
+    /// larger than `max_batch` is judged over several group commits).
+    backlog: VecDeque<Request>,
     config: ServiceConfig,
-    pending: Arc<Mutex<HashSet<CommandKey>>>,
-    cache: HashMap<LotId, Lot>,
+    pending: Arc<Mutex<FastSet<CommandKey>>>,
+    cache: FastMap<LotId, Lot>,
     events: Events,
 }
 
 impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     pub(crate) fn new(
         ports: Ports<S, L, P>,
-        inbox: flume::Receiver<Request>,
+        inbox: flume::Receiver<Job>,
+        depth: Arc<AtomicUsize>,
         config: ServiceConfig,
-        pending: Arc<Mutex<HashSet<CommandKey>>>,
+        pending: Arc<Mutex<FastSet<CommandKey>>>,
     ) -> Self {
         Self {
             ports,
             inbox,
+            depth,
+            backlog: VecDeque::new(),
             config,
             pending,
-            cache: HashMap::new(),
+            cache: FastMap::default(),
             events: Events::new(),
         }
     }
 
-    /// Serves the inbox until every sender is gone.
+    /// Serves the inbox until every sender is gone: everything waiting (up
+    /// to `max_batch` commands) goes into one group commit, so a worker
+    /// that is busy is not woken per command. A batch job larger than that
+    /// is judged over several group commits, in order; nothing behind it in
+    /// the inbox is taken before it is done (FIFO).
     pub(crate) async fn run(mut self) {
-        while let Ok(first) = self.inbox.recv_async().await {
-            let mut batch = Vec::with_capacity(64);
-            batch.push(first);
-            while batch.len() < self.config.max_batch {
+        let max_batch = self.config.max_batch.max(1);
+        loop {
+            let mut batch = if self.backlog.is_empty() {
+                match self.inbox.recv_async().await {
+                    Ok(Job::One(request)) => {
+                        let mut batch = Vec::with_capacity(64);
+                        batch.push(request);
+                        batch
+                    }
+                    // Judged in place: a batch job is not copied around.
+                    Ok(Job::Many(requests)) => requests,
+                    Err(_) => return,
+                }
+            } else {
+                let n = self.backlog.len().min(max_batch);
+                self.backlog.drain(..n).collect()
+            };
+            while batch.len() < max_batch && self.backlog.is_empty() {
                 match self.inbox.try_recv() {
-                    Ok(request) => batch.push(request),
+                    Ok(Job::One(request)) => batch.push(request),
+                    Ok(Job::Many(requests)) => batch.extend(requests),
                     Err(_) => break,
                 }
             }
+            if batch.len() > max_batch {
+                self.backlog.extend(batch.drain(max_batch..));
+            }
+            self.depth.fetch_sub(batch.len(), Ordering::Relaxed);
             self.process(batch).await;
         }
     }
@@ -119,10 +309,11 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         let keys: Vec<CommandKey> = batch
             .iter()
             .filter(|r| !matches!(r.envelope.command, Command::Advance))
-            .map(|r| command_key(&r.envelope))
+            .map(|r| r.key.clone())
             .collect();
-        let known: HashMap<CommandKey, CommandRecord> = match self.ports.store.commands(&keys).await
+        let known: FastMap<CommandKey, CommandRecord> = match self.ports.store.commands(&keys).await
         {
+            Ok(found) if found.iter().all(Option::is_none) => FastMap::default(),
             Ok(found) => keys
                 .into_iter()
                 .zip(found)
@@ -135,14 +326,23 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 return Vec::new();
             }
         };
-        let mut works: Vec<(LotId, LotWork)> = Vec::new();
-        let mut index: HashMap<LotId, usize> = HashMap::new();
+        // Sized up front: a lot's work is large, and growing these by
+        // doubling copies it over and over.
+        let mut works: Vec<(LotId, Box<LotWork>)> = Vec::with_capacity(batch.len());
+        let mut index: FastMap<LotId, usize> =
+            FastMap::with_capacity_and_hasher(batch.len(), Default::default());
         for request in batch {
-            let lot_id = request.envelope.lot_id.clone();
-            let slot = match index.get(&lot_id) {
-                Some(&i) => i,
-                None => match self.open_work(&lot_id).await {
+            let lot_id = &request.envelope.lot_id;
+            // Consecutive commands of one lot (a hot lot) skip the lookup.
+            let slot = match works.last() {
+                Some((last, _)) if last == lot_id => Some(works.len() - 1),
+                _ => index.get(lot_id).copied(),
+            };
+            let slot = match slot {
+                Some(i) => i,
+                None => match self.open_work(lot_id).await {
                     Ok(work) => {
+                        let lot_id = lot_id.clone();
                         works.push((lot_id.clone(), work));
                         index.insert(lot_id, works.len() - 1);
                         works.len() - 1
@@ -164,7 +364,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     /// Starts a lot's share of the batch from the cache or the store. A lot
     /// loaded from the store has its credit hold set from its state, which
     /// repairs any hold a crash left behind (SPEC §3.1).
-    async fn open_work(&mut self, lot_id: &LotId) -> Result<LotWork, StoreError> {
+    async fn open_work(&mut self, lot_id: &LotId) -> Result<Box<LotWork>, StoreError> {
         // The lot leaves the cache for the batch and returns once committed;
         // if the commit fails it stays out and is reloaded next time.
         let working = match self.cache.remove(lot_id) {
@@ -188,13 +388,14 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             bids: Vec::new(),
             commands: Vec::new(),
         };
-        Ok(LotWork {
+        // Boxed: a lot's work is large and moves through several lists.
+        Ok(Box::new(LotWork {
             working,
             base,
             commit,
-            recorded: HashMap::new(),
+            recorded: FastMap::default(),
             answers: Vec::new(),
-        })
+        }))
     }
 
     async fn reconcile_credit(&self, lot: &Lot) {
@@ -222,15 +423,16 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         &mut self,
         request: Request,
         work: &mut LotWork,
-        known: &HashMap<CommandKey, CommandRecord>,
+        known: &FastMap<CommandKey, CommandRecord>,
     ) -> Result<(), (Request, ServiceError)> {
         let envelope = &request.envelope;
         let is_timer = matches!(envelope.command, Command::Advance);
-        let key = command_key(envelope);
+        let key = &request.key;
         if !is_timer {
-            let earlier = match work.recorded.get(&key) {
-                Some(&i) => Some(work.commit.commands[i].clone()),
-                None => known.get(&key).cloned(),
+            let earlier = match work.recorded(key) {
+                Some(i) => Some(work.commit.commands[i].clone()),
+                None if known.is_empty() => None,
+                None => known.get(key).cloned(),
             };
             if let Some(record) = earlier {
                 let answer = if record.command.same_request(&envelope.command) {
@@ -264,31 +466,29 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 sequence,
             },
         };
-        let record = CommandRecord {
-            key,
-            lot_id: envelope.lot_id.clone(),
-            command: envelope.command.clone(),
-            outcome,
-            recorded_at: now,
-        };
         // Timer commands need no idempotency; unknown lots have nowhere to
         // record (their ids are generated, so they never come to exist).
+        // The stored record is the one copy; the response's record is
+        // built from the request once the batch commits.
         if !is_timer && work.working.is_some() {
-            work.recorded
-                .insert(record.key.clone(), work.commit.commands.len());
-            work.commit.commands.push(record.clone());
+            work.record(CommandRecord {
+                key: key.clone(),
+                lot_id: envelope.lot_id.clone(),
+                command: envelope.command.clone(),
+                outcome: outcome.clone(),
+                recorded_at: now,
+            });
         }
-        let lot = if request.reply.is_some() {
-            work.working.clone()
-        } else {
-            None
+        let lot = match request.reply {
+            Reply::Async => None,
+            Reply::One(_) | Reply::Batch(..) => work.working.clone(),
         };
-        let response = Box::new(Response {
-            record,
+        let judged = Box::new(Judged {
+            outcome,
+            recorded_at: now,
             lot,
-            replayed: false,
         });
-        work.answers.push((request, Answer::Judged(response)));
+        work.answers.push((request, Answer::Judged(judged)));
         Ok(())
     }
 
@@ -329,9 +529,12 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         work: &mut LotWork,
         now: Timestamp,
     ) -> Result<Result<(), Rejection>, ServiceError> {
-        for event in advance(&lot, now) {
-            fold(&mut lot, &event);
-            work.commit.events.push(event);
+        // Most commands find nothing due: skip building an empty list.
+        if next_due(&lot).is_some_and(|t| t <= now) {
+            for event in advance(&lot, now) {
+                fold(&mut lot, &event);
+                work.commit.events.push(event);
+            }
         }
         let outcome = judge_into(&lot, &envelope.command, now, &mut self.events);
         if outcome.is_err() || self.events.is_empty() {
@@ -392,10 +595,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
 
     /// Commits every lot's work in one call, then publishes and answers.
     /// Returns the requests of lots that lost a compare-and-set race.
-    async fn commit(&mut self, works: Vec<(LotId, LotWork)>) -> Vec<Request> {
-        let mut writes = Vec::new();
-        let mut published = Vec::new();
-        let mut waiting = Vec::new();
+    async fn commit(&mut self, works: Vec<(LotId, Box<LotWork>)>) -> Vec<Request> {
+        let mut writes = Vec::with_capacity(works.len());
+        let mut published = Vec::with_capacity(works.len());
+        let mut waiting = Vec::with_capacity(works.len());
         for (lot_id, mut work) in works {
             if work.has_writes() {
                 work.commit.lot = work.working.clone();
@@ -414,6 +617,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
         let results = self.ports.store.commit(writes).await;
         let mut retry = Vec::new();
+        // The committed lots' events go out in one publish call (in order
+        // per lot), before any of their commands is answered.
+        let mut committed = Vec::with_capacity(waiting.len());
+        let mut outbox: Vec<EventEnvelope> = Vec::new();
         for (((lot_id, work), result), events) in waiting.into_iter().zip(results).zip(published) {
             match result {
                 Ok(()) => {
@@ -424,12 +631,12 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                         // Not cached: its next load reconciles the hold.
                         _ => drop(self.cache.remove(&lot_id)),
                     }
-                    if let Err(e) = self.ports.publisher.publish(&events).await {
-                        // Committed events stay readable from the store
-                        // (`events_after`); subscribers resume from there.
-                        tracing::warn!(lot = %lot_id, error = %e, "publishing committed events failed");
+                    if outbox.is_empty() {
+                        outbox = events;
+                    } else {
+                        outbox.extend(events);
                     }
-                    self.answer(work);
+                    committed.push(work);
                 }
                 Err(StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)) => {
                     self.cache.remove(&lot_id);
@@ -444,6 +651,16 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                     }
                 }
             }
+        }
+        if !outbox.is_empty()
+            && let Err(e) = self.ports.publisher.publish_owned(outbox).await
+        {
+            // Committed events stay readable from the store
+            // (`events_after`); subscribers resume from there.
+            tracing::warn!(error = %e, "publishing committed events failed");
+        }
+        for work in committed {
+            self.answer(work);
         }
         retry
     }
@@ -493,10 +710,39 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         self.cache.insert(lot.lot_id.clone(), lot);
     }
 
-    fn answer(&self, work: LotWork) {
+    fn answer(&self, work: Box<LotWork>) {
         for (request, answer) in work.answers {
+            if matches!(request.reply, Reply::Async) {
+                // Nobody reads the response: it is not built.
+                self.forget_pending(&request.key, None);
+                continue;
+            }
             let response = match answer {
-                Answer::Judged(response) => response,
+                Answer::Judged(judged) => {
+                    let Judged {
+                        outcome,
+                        recorded_at,
+                        lot,
+                    } = *judged;
+                    let Request {
+                        envelope,
+                        key,
+                        reply,
+                    } = request;
+                    let response = Box::new(Response {
+                        record: CommandRecord {
+                            key,
+                            lot_id: envelope.lot_id,
+                            command: envelope.command,
+                            outcome,
+                            recorded_at,
+                        },
+                        lot,
+                        replayed: false,
+                    });
+                    send(reply, Ok(response));
+                    continue;
+                }
                 Answer::Replayed(record) => Box::new(Response {
                     record: *record,
                     lot: None,
@@ -510,21 +756,32 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
     }
 
-    fn finish(&self, request: Request, result: Result<Box<Response>, ServiceError>) {
+    fn finish(&self, request: Request, result: Outcome) {
         match request.reply {
-            // The submitter may have gone away; nothing to do then.
-            Some(reply) => drop(reply.send(result)),
-            None => {
-                let key = command_key(&request.envelope);
-                self.pending
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&key);
-                if let Err(e) = result {
-                    tracing::warn!(command = %key.command_id, error = %e, "asynchronous command failed");
-                }
-            }
+            Reply::Async => self.forget_pending(&request.key, result.err()),
+            reply => send(reply, result),
         }
+    }
+
+    /// An asynchronous command is recorded (or failed): no longer pending.
+    fn forget_pending(&self, key: &CommandKey, error: Option<ServiceError>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+        if let Some(e) = error {
+            tracing::warn!(command = %key.command_id, error = %e, "asynchronous command failed");
+        }
+    }
+}
+
+/// Sends an outcome where its submitter waits for it. The submitter may
+/// have gone away; nothing to do then.
+fn send(reply: Reply, outcome: Outcome) {
+    match reply {
+        Reply::One(tx) => drop(tx.send(outcome)),
+        Reply::Batch(collector, slot) => collector.fill(slot, outcome),
+        Reply::Async => {}
     }
 }
 
