@@ -10,13 +10,14 @@
 //! | creation record | `SELLER#<seller>` | `CMD#<command id>` |
 //! | lot's credit hold | `LOT#<lot>` | `HOLD` |
 //! | participant credit | `PARTICIPANT#<participant>` | `CREDIT` |
+//! | queued command marker | `LOT#<lot>` | `PENDING#<submitter>#<command id>` |
 //!
 //! In `CMD#<submitter>#<command id>`, `%` and `#` of the submitter are
 //! escaped (`%25`, `%23`) so the first `#` after it separates the two ids;
 //! a timer's command (no submitter) has an empty submitter. Ids never
 //! contain whitespace, and never are empty, so every key is unique.
 
-use hammerfall_ports::{CommandKey, LotId, LotStatus, ParticipantId, Timestamp};
+use hammerfall_ports::{CommandId, CommandKey, LotId, LotStatus, ParticipantId, Timestamp};
 
 /// Partition key attribute.
 pub(crate) const PK: &str = "PK";
@@ -51,6 +52,9 @@ pub(crate) const EVENT: &str = "event";
 pub(crate) const BID_RECORD: &str = "bid";
 /// CMD#: the command record as JSON.
 pub(crate) const RECORD: &str = "record";
+/// PENDING#: when the marker may be deleted (Unix seconds; the table's
+/// time-to-live attribute).
+pub(crate) const EXPIRES_AT: &str = "expiresAt";
 
 /// The status index: every lot by status, ordered by next due time.
 pub(crate) const STATUS_INDEX: &str = "status-due";
@@ -97,6 +101,20 @@ pub(crate) fn command_keys(key: &CommandKey) -> (String, String) {
     }
 }
 
+/// Where the marker of a queued, not yet judged command lives: in its
+/// lot's partition (for a creation, the new lot's), keyed like a command
+/// record (`PENDING#` instead of `CMD#`), so only its submitter finds it.
+pub(crate) fn pending_keys(
+    lot: &LotId,
+    submitter: &ParticipantId,
+    command: &CommandId,
+) -> (String, String) {
+    (
+        lot_pk(lot),
+        format!("PENDING#{}#{command}", escape(submitter.as_str())),
+    )
+}
+
 /// An instant as fixed-width text that sorts in time order:
 /// `<shifted seconds, 14 digits>.<nanoseconds, 9 digits>`.
 pub(crate) fn time_key(t: Timestamp) -> String {
@@ -137,7 +155,6 @@ pub(crate) const STATUSES: [LotStatus; 5] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hammerfall_ports::CommandId;
 
     fn key(lot: Option<&str>, who: Option<&str>, id: &str) -> CommandKey {
         CommandKey {

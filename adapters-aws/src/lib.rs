@@ -11,6 +11,9 @@
 //!   on an SQS FIFO queue (group = lot, deduplication id = a hash of lot,
 //!   submitter and command id), dead-lettering through the queue's redrive
 //!   policy.
+//! - pending markers ([`DynamoLotStore::mark_pending`]) — what a host
+//!   whose writes go through the queue records so that
+//!   `GET …/commands/{id}` can say `pending` to the submitter alone.
 //! - [`setup`] — creates the table (with its indexes) and the FIFO queue
 //!   with its dead-letter queue, for tests and local use.
 //!
@@ -20,13 +23,17 @@ mod config;
 mod error;
 mod keys;
 mod ledger;
+mod pending;
 mod queue;
 pub mod setup;
 mod store;
+#[cfg(feature = "testsupport")]
+pub mod testsupport;
 
 pub use config::{AwsSettings, LOCAL_REGION};
 pub use error::{AwsError, InvalidCommit, InvalidCursor};
 pub use ledger::{MAX_HOLDS_PER_PARTICIPANT, MAX_LEDGER_ATTEMPTS};
+pub use pending::PENDING_TTL_SECS;
 pub use queue::{MAX_MESSAGE_BYTES, MAX_RECEIVE_WAIT_SECS, MAX_VISIBILITY_SECS, SqsCommandQueue};
 pub use store::{
     DynamoLotStore, MAX_CONCURRENT_TRANSACTIONS, MAX_ITEM_BYTES, MAX_TRANSACTION_ACTIONS,

@@ -248,3 +248,67 @@ async fn a_long_poll_without_messages_waits_then_ends_empty() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_pending_marker_is_found_by_its_submitter_alone_and_hides_from_reads() {
+    let client = settings().dynamodb().await;
+    let store = fresh_store(&client).await;
+    let lot = lid("queued-lot");
+    store
+        .mark_pending(&lot, &pid("ann"), &cid("k-1"), t0())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Marking again (a retried request) is harmless.
+    store
+        .mark_pending(&lot, &pid("ann"), &cid("k-1"), t0())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let pending = |who: &'static str, key: &'static str| {
+        let store = store.clone();
+        let lot = lot.clone();
+        async move {
+            store
+                .is_pending(&lot, &pid(who), &cid(key))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    assert!(pending("ann", "k-1").await);
+    assert!(!pending("bob", "k-1").await, "someone else's command");
+    assert!(!pending("ann", "k-2").await, "a command never queued");
+    // A marker is not a lot, an event, a bid or a listing entry.
+    assert_eq!(
+        store.load(&lot).await.unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    assert!(
+        store
+            .events_after(&lot, 0, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+    assert!(
+        store
+            .bids(&lot, None, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .items
+            .is_empty()
+    );
+    let all = LotQuery {
+        status: None,
+        seller_id: None,
+        cursor: None,
+        limit: 10,
+    };
+    assert!(
+        store
+            .lots(&all)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .items
+            .is_empty()
+    );
+}

@@ -3,6 +3,7 @@
 use crate::auth::{AuthConfig, AuthSetupError};
 use crate::rate_limit::RateLimit;
 use clap::Parser;
+use hammerfall_adapters_aws::AwsSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -67,9 +68,41 @@ pub struct Args {
     /// extension of SPEC §8; 0 disables).
     #[arg(long, env = "HAMMERFALL_RATE_LIMIT", default_value_t = RateLimit::default())]
     pub rate_limit: RateLimit,
+    /// An AWS-compatible endpoint for DynamoDB and SQS (a local stand-in
+    /// such as moto: region `us-east-1`, credentials `test`/`test`).
+    /// Unset: AWS itself, with the SDK's usual credentials.
+    #[arg(long, env = "HAMMERFALL_AWS_ENDPOINT")]
+    pub aws_endpoint: Option<String>,
+    /// The AWS region (default: the SDK's, from `AWS_REGION` or the
+    /// profile; `us-east-1` with `--aws-endpoint`).
+    #[arg(long, env = "HAMMERFALL_AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// An SQS FIFO command queue to consume: commands other hosts (the
+    /// `api` Lambda function) queued are judged by this server's
+    /// sequencer, on the same store.
+    #[arg(long = "queue", env = "HAMMERFALL_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// With `dynamodb:TABLE`: create the table (and its indexes) if it does
+    /// not exist. For local use; on AWS the template creates it.
+    #[arg(long, env = "HAMMERFALL_CREATE_TABLE")]
+    pub create_table: bool,
 }
 
 impl Args {
+    /// How to reach AWS (DynamoDB, SQS): a local endpoint if given, else
+    /// AWS; the region if given.
+    pub fn aws(&self) -> AwsSettings {
+        let mut settings = self
+            .aws_endpoint
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .map_or_else(AwsSettings::default, AwsSettings::local);
+        if let Some(region) = self.aws_region.as_deref().filter(|r| !r.trim().is_empty()) {
+            settings.region = Some(region.to_owned());
+        }
+        settings
+    }
+
     /// The authentication these flags ask for, or why the server must not
     /// start (no method at all, an empty secret, an unusable key).
     pub fn auth(&self) -> Result<AuthConfig, AuthSetupError> {
@@ -106,6 +139,28 @@ mod tests {
         );
         assert!("postgres://x".parse::<StoreUrl>().is_err());
         assert!("sqlite:".parse::<StoreUrl>().is_err());
+    }
+
+    #[test]
+    fn aws_flags_pick_a_local_endpoint_and_region() {
+        let args = Args::parse_from([
+            "hammerfall-server",
+            "--store",
+            "dynamodb:lots",
+            "--aws-endpoint",
+            "http://127.0.0.1:5000",
+            "--queue",
+            "http://127.0.0.1:5000/123/q.fifo",
+        ]);
+        let aws = args.aws();
+        assert_eq!(aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(aws.region.as_deref(), Some("us-east-1"));
+        assert_eq!(
+            args.queue_url.as_deref(),
+            Some("http://127.0.0.1:5000/123/q.fifo")
+        );
+        let aws = Args::parse_from(["hammerfall-server", "--aws-region", "eu-west-1"]).aws();
+        assert_eq!(aws.region.as_deref(), Some("eu-west-1"));
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! The HTTP face of Hammerfall: one axum [`Router`](axum::Router) with the
 //! whole API of SPEC §7 (JSON, RFC 9457 problems, JWT auth, per-participant
 //! rate limits, the live WebSocket feed, health, readiness, Prometheus
-//! metrics and a generated OpenAPI document), and the `hammerfall-server`
-//! binary that runs it on the memory or SQLite store (SPEC §8).
+//! metrics and a generated OpenAPI document), the `hammerfall-server`
+//! binary that runs it on the memory, SQLite or DynamoDB store (SPEC §8),
+//! optionally consuming an SQS command queue ([`consumer`]), and the AWS
+//! Lambda functions ([`lambda`]: `api`, `worker`, `sweeper`).
 //!
 //! The router is generic over the store and the ledger, so every host (the
-//! server here, a Lambda function later) serves the same routes:
+//! server, the `api` Lambda function in its queued-writes mode, see
+//! [`queued`]) serves the same routes:
 //!
 //! ```no_run
 //! use hammerfall_adapters_memory::{MemoryCreditLedger, MemoryLotStore};
@@ -34,6 +37,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod consumer;
 pub mod hub;
 pub mod lambda;
 pub mod limits;
@@ -41,6 +45,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod problem;
+pub mod queued;
 pub mod rate_limit;
 mod routes;
 pub mod state;

@@ -7,6 +7,7 @@ use crate::auth::AuthConfig;
 use crate::hub::LiveHub;
 use crate::limits::{DRAIN_TIMEOUT, SHUTDOWN_GRACE};
 use crate::metrics::Metrics;
+use crate::queued::CommandSink;
 use crate::rate_limit::{RateLimit, RateLimiter};
 use hammerfall_adapters_memory::{SystemClock, UniqueIds};
 use hammerfall_engine::{Ports, Service, ServiceConfig};
@@ -35,6 +36,9 @@ pub struct App<S, L> {
     pub metrics: Metrics,
     /// Open live connections.
     pub live_connections: AtomicUsize,
+    /// Queued writes: where commands go instead of the sequencer (the
+    /// `api` Lambda function); `None`: judged here, synchronously.
+    pub sink: Option<Arc<dyn CommandSink>>,
     shutting_down: AtomicBool,
     shutdown: watch::Sender<bool>,
 }
@@ -83,6 +87,10 @@ pub struct HostOptions {
     pub ids: Arc<dyn IdGenerator>,
     /// Run the timer task (due closes, expiries, defaults within a second).
     pub timers: bool,
+    /// Queued writes (see [`crate::queued`]): commands go to this sink and
+    /// are answered 202; no live feed. `None` (the default): the host
+    /// judges commands itself.
+    pub sink: Option<Arc<dyn CommandSink>>,
 }
 
 impl HostOptions {
@@ -95,6 +103,7 @@ impl HostOptions {
             clock: Arc::new(SystemClock::new()),
             ids: Arc::new(UniqueIds::new()),
             timers: true,
+            sink: None,
         }
     }
 }
@@ -131,6 +140,7 @@ impl<S: LotStore, L: CreditLedger> Host<S, L> {
             limiter: RateLimiter::new(options.rate_limit),
             metrics: Metrics::default(),
             live_connections: AtomicUsize::new(0),
+            sink: options.sink,
             shutting_down: AtomicBool::new(false),
             shutdown,
         });

@@ -322,12 +322,18 @@ fn the_server_refuses_to_start_without_a_way_to_authenticate() {
             "--listen",
             "127.0.0.1:0",
             "--dev-auth",
+            "--aws-endpoint",
+            "http://127.0.0.1:9",
         ])
+        .env_remove("HAMMERFALL_QUEUE_URL")
         .output()
         .unwrap();
     assert!(!dynamo.status.success());
     let stderr = String::from_utf8_lossy(&dynamo.stderr);
-    assert!(stderr.contains("not built yet"), "{stderr}");
+    assert!(
+        stderr.contains("the DynamoDB table lots does not answer"),
+        "an unreachable table stops the start: {stderr}"
+    );
     assert!(
         stderr.contains("--dev-auth is on"),
         "dev auth is announced: {stderr}"

@@ -1,4 +1,5 @@
-//! End to end: the real `lambda_worker` and `lambda_sweeper` binaries under
+//! End to end: the real `lambda_api`, `lambda_worker` and `lambda_sweeper`
+//! binaries under
 //! a small Lambda Runtime API stand-in (next / response / error), against
 //! DynamoDB and SQS FIFO on moto. The test plays Lambda's SQS event source:
 //! it receives up to 10 messages, invokes the worker with them, deletes the
@@ -33,30 +34,6 @@ const VISIBILITY_SECS: u32 = 1;
 const INVOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Most receive rounds a test's poller runs before it calls the queue stuck.
 const MAX_POLLS: usize = 40;
-
-fn endpoint() -> String {
-    match std::env::var("HAMMERFALL_AWS_ENDPOINT") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "HAMMERFALL_AWS_ENDPOINT is not set: the Lambda end-to-end tests need a \
-             local AWS-compatible server (moto). Start one from the repository root \
-             with `eval \"$(scripts/moto)\"` (`scripts/moto stop` stops it), or run \
-             `scripts/test`, which starts and stops it around the tests."
-        ),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() % 1_000_000_000_000);
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 // ------------------------------------------------- Runtime API stand-in --
 
@@ -168,6 +145,11 @@ impl Drop for Function {
 impl Function {
     /// Starts `binary` with the table's settings, under a fresh stand-in.
     async fn start(name: &str, binary: &str, table: &str) -> Self {
+        Self::start_with(name, binary, table, &[]).await
+    }
+
+    /// The same, with more environment variables.
+    async fn start_with(name: &str, binary: &str, table: &str, env: &[(&str, &str)]) -> Self {
         let (queue, rx) = mpsc::channel(16);
         let emulator = Arc::new(Emulator {
             invocations: tokio::sync::Mutex::new(rx),
@@ -199,6 +181,7 @@ impl Function {
             .env("HAMMERFALL_TABLE", table)
             .env("HAMMERFALL_AWS_ENDPOINT", endpoint())
             .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -407,6 +390,11 @@ fn worker_binary() -> String {
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_lambda_worker").to_owned())
 }
 
+fn api_binary() -> String {
+    std::env::var("HAMMERFALL_LAMBDA_API_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_lambda_api").to_owned())
+}
+
 fn sweeper_binary() -> String {
     std::env::var("HAMMERFALL_LAMBDA_SWEEPER_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_lambda_sweeper").to_owned())
@@ -544,4 +532,105 @@ async fn the_sweeper_binary_closes_a_lot_whose_end_has_passed() {
 
     assert!(report["advanced"].as_u64() >= Some(1), "{report}");
     assert_eq!(load(&aws, &lot).await.status, LotStatus::Closed);
+}
+
+/// An HTTP API (v2) event through the `api` binary; its answer as
+/// (status, Location, body).
+async fn http(api: &Function, call: &HttpCall<'_>) -> (u64, Option<String>, Value) {
+    let answer = api
+        .invoke(call.http_v2_event())
+        .await
+        .unwrap_or_else(|e| panic!("the api function failed: {e}"));
+    let status = answer["statusCode"].as_u64().unwrap_or(0);
+    let location = answer["headers"]["location"].as_str().map(str::to_owned);
+    let body = answer["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, location, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bid_posted_to_the_api_binary_is_judged_by_the_worker_binary_and_read_back() {
+    let aws = fresh_aws().await;
+    let api = Function::start_with(
+        "api",
+        &api_binary(),
+        &aws.table,
+        &[
+            ("HAMMERFALL_QUEUE_URL", aws.urls.queue_url.as_str()),
+            ("HAMMERFALL_DEV_AUTH", "1"),
+            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ],
+    )
+    .await;
+    let worker = Function::start("worker", &worker_binary(), &aws.table).await;
+    let init = api.init_time().await;
+    eprintln!("lambda_api init (process start → first next): {init:?}");
+
+    let listing = json!({
+        "title": "Lamp", "format": "english", "currency": "USD",
+        "startingPrice": "10.00", "endsAt": "2030-01-01T00:00:00Z"
+    });
+    let (status, location, body) =
+        http(&api, &HttpCall::post("/lots", listing).as_("sam", "seller")).await;
+    assert_eq!(status, 202, "{body}");
+    let location = location.unwrap_or_else(|| panic!("no Location: {body}"));
+    let lot = location
+        .strip_prefix("/lots/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{location}"))
+        .to_owned();
+    drain(&aws, &worker).await;
+
+    let bids = format!("/lots/{lot}/bids");
+    let (status, location, body) = http(
+        &api,
+        &HttpCall::post(&bids, json!({"amount": "25.00"}))
+            .as_("ann", "bidder")
+            .header("idempotency-key", "bid-1"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body, json!({"commandId": "bid-1", "status": "pending"}));
+    let command = location.unwrap_or_else(|| panic!("no Location: {body}"));
+    assert_eq!(command, format!("/lots/{lot}/commands/bid-1"));
+    let (_, _, pending) = http(&api, &HttpCall::get(&command).as_("ann", "bidder")).await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    // Bad input is answered at once and queues nothing.
+    let (status, _, bad) = http(
+        &api,
+        &HttpCall::post(&bids, json!({"amount": "lots"})).as_("ann", "bidder"),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+
+    let deliveries = drain(&aws, &worker).await;
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "only the bid was queued: {deliveries:?}"
+    );
+
+    let (status, _, view) = http(&api, &HttpCall::get(&format!("/lots/{lot}"))).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["bidCount"], 1);
+    assert_eq!(view["leaderId"], "ann");
+    assert_eq!(view["currentPrice"], "10.00");
+    // A REST API (v1) event of stage `test` reads the same lot.
+    let rest = api
+        .invoke(HttpCall::get(&format!("/lots/{lot}")).rest_event())
+        .await
+        .unwrap_or_else(|e| panic!("the api function failed: {e}"));
+    assert_eq!(rest["statusCode"], 200, "{rest}");
+    let rest_view: Value = serde_json::from_str(rest["body"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rest_view, view);
+    let (_, _, done) = http(&api, &HttpCall::get(&command).as_("ann", "bidder")).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"]["outcome"], "leading");
+    assert_eq!(done["result"]["lot"]["bidCount"], 1);
 }

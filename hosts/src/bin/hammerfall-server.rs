@@ -1,14 +1,18 @@
-//! `hammerfall-server`: the Hammerfall HTTP API on the memory or SQLite
-//! store. Flags and environment variables: SPEC §8 (`--help`).
+//! `hammerfall-server`: the Hammerfall HTTP API on the memory, SQLite or
+//! DynamoDB store, optionally also consuming an SQS FIFO command queue.
+//! Flags and environment variables: SPEC §8 (`--help`), hosts/README.md.
 //!
 //! `cargo run --release -p hammerfall-hosts --bin hammerfall-server -- --dev-auth`
 
 use clap::Parser;
+use hammerfall_adapters_aws::{DynamoLotStore, SqsCommandQueue, setup};
 use hammerfall_adapters_memory::{MemoryCreditLedger, MemoryLotStore};
 use hammerfall_adapters_sqlite::SqliteStore;
 use hammerfall_hosts::config::{Args, StoreUrl};
+use hammerfall_hosts::consumer::consume_queue;
 use hammerfall_hosts::outbox::relay_outbox;
 use hammerfall_hosts::{Host, HostOptions};
+use hammerfall_ports::{CreditLedger, LotId, LotStore};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -70,7 +74,13 @@ async fn run(args: Args, options: HostOptions) -> Result<(), Box<dyn std::error:
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let address = listener.local_addr()?;
+    let queue = match &args.queue_url {
+        Some(url) => {
+            tracing::info!(queue = %url, "consuming the SQS command queue");
+            Some(SqsCommandQueue::connect(&args.aws(), url.clone()).await)
+        }
+        None => None,
+    };
     match &args.store {
         StoreUrl::Memory => {
             tracing::warn!("store: memory (nothing survives a restart)");
@@ -79,8 +89,7 @@ async fn run(args: Args, options: HostOptions) -> Result<(), Box<dyn std::error:
                 Arc::new(MemoryCreditLedger::new()),
                 options,
             );
-            tracing::info!(%address, "hammerfall-server listening");
-            host.serve(listener, shutdown_signal()).await?;
+            serve(host, listener, queue).await?;
         }
         StoreUrl::Sqlite(path) => {
             let store =
@@ -94,18 +103,65 @@ async fn run(args: Args, options: HostOptions) -> Result<(), Box<dyn std::error:
                 host.state().hub.clone(),
                 host.state().on_shutdown(),
             ));
-            tracing::info!(%address, "hammerfall-server listening");
-            host.serve(listener, shutdown_signal()).await?;
+            serve(host, listener, queue).await?;
             let _ = relay.await;
         }
         StoreUrl::DynamoDb(table) => {
-            return Err(format!(
-                "store dynamodb:{table}: the DynamoDB adapter is not built yet; use sqlite:PATH or memory"
-            )
-            .into());
+            let store = Arc::new(open_dynamodb(&args, table).await?);
+            tracing::info!(
+                table = %table,
+                "store: dynamodb (live feeds carry this server's commits; other writers' reach /events)"
+            );
+            let host = Host::start(store.clone(), store, options);
+            serve(host, listener, queue).await?;
         }
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The DynamoDB store on `table` (created first with `--create-table`),
+/// checked to answer before the server listens: a missing table or
+/// unreachable endpoint stops the start with the SDK's reason.
+async fn open_dynamodb(args: &Args, table: &str) -> Result<DynamoLotStore, String> {
+    let store = DynamoLotStore::connect(&args.aws(), table.to_owned()).await;
+    if args.create_table {
+        setup::create_table(store.client(), table)
+            .await
+            .map_err(|e| format!("cannot create the DynamoDB table {table}: {e}"))?;
+    }
+    let probe = LotId::new("hammerfall-startup-probe").map_err(|e| e.to_string())?;
+    store.load(&probe).await.map_err(|e| {
+        format!(
+            "the DynamoDB table {table} does not answer: {e} \
+             (create it with --create-table, or check --aws-endpoint / --aws-region)"
+        )
+    })?;
+    Ok(store)
+}
+
+/// Serves `host` until a signal; with a queue, consumes it into the same
+/// service until shutdown begins.
+async fn serve<S: LotStore, L: CreditLedger>(
+    host: Host<S, L>,
+    listener: TcpListener,
+    queue: Option<SqsCommandQueue>,
+) -> std::io::Result<()> {
+    let consumer = queue.map(|queue| {
+        tokio::spawn(consume_queue(
+            host.state().service.clone(),
+            queue,
+            host.state().on_shutdown(),
+        ))
+    });
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "hammerfall-server listening");
+    // The consumer ends when shutdown begins, releasing its service
+    // handle, so the sequencer can drain after the last request.
+    host.serve(listener, shutdown_signal()).await?;
+    if let Some(consumer) = consumer {
+        let _ = consumer.await;
+    }
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! server, on DynamoDB and SQS FIFO, driven by Lambda's events instead of a
 //! listener and a timer task.
 //!
+//! - [`api`]: the server's router on API Gateway events (`lambda_http`),
+//!   commands queued to SQS and answered 202, reads from DynamoDB.
 //! - [`worker`]: an SQS FIFO batch → the engine → DynamoDB, answering
 //!   `ReportBatchItemFailures` with per-group FIFO order kept.
 //! - [`sweeper`]: a scheduled (EventBridge) event → [`Service::tick`] for
@@ -15,6 +17,7 @@
 //!
 //! [`Service::tick`]: hammerfall_engine::Service::tick
 
+pub mod api;
 pub mod runtime;
 pub mod sweeper;
 pub mod worker;

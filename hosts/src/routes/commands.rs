@@ -65,20 +65,16 @@ pub(crate) async fn execute<S: LotStore, L: CreditLedger>(
 ) -> ApiResult<Response> {
     let command_id = command_id(app, headers)?;
     let envelope = CommandEnvelope::new(command_id.clone(), lot_id.clone(), command);
+    if let Some(sink) = &app.sink {
+        // Queued writes (SPEC §7): every command is answered as if
+        // `Prefer: respond-async` had been sent.
+        let now = app.service.ports().clock.now();
+        sink.enqueue(&envelope, now).await?;
+        return Ok(accepted(&lot_id, &command_id));
+    }
     if prefers_async(headers) {
         app.service.submit_async(envelope)?;
-        let location = format!("/lots/{lot_id}/commands/{command_id}");
-        let body = CommandStatusBody {
-            command_id: command_id.to_string(),
-            status: CommandState::Pending,
-            result: None,
-            error: None,
-        };
-        let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
-        if let Ok(value) = HeaderValue::from_str(&location) {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
-        return Ok(response);
+        return Ok(accepted(&lot_id, &command_id));
     }
     let name = envelope.command.name();
     let started = Instant::now();
@@ -102,6 +98,22 @@ pub(crate) async fn execute<S: LotStore, L: CreditLedger>(
             answer
         }
     })
+}
+
+/// 202 `{commandId, status: "pending"}` with the command's `Location`.
+fn accepted(lot_id: &LotId, command_id: &CommandId) -> Response {
+    let location = format!("/lots/{lot_id}/commands/{command_id}");
+    let body = CommandStatusBody {
+        command_id: command_id.to_string(),
+        status: CommandState::Pending,
+        result: None,
+        error: None,
+    };
+    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// The bid body: `{amount, currency?}`. A non-numeric amount is 400; an
@@ -451,6 +463,13 @@ pub(crate) async fn status<S: LotStore, L: CreditLedger>(
             CommandStatus::Pending => true,
             CommandStatus::Recorded(record) => record.lot_id == lot_id,
         });
+    }
+    // Queued writes: not judged yet, but queued by this caller.
+    if found.is_none()
+        && let Some(sink) = &app.sink
+        && sink.is_pending(&lot_id, &submitter, &command_id).await?
+    {
+        found = Some(CommandStatus::Pending);
     }
     let body = match found {
         None => {

@@ -86,6 +86,7 @@ impl<S: LotStore, L: CreditLedger> Drop for Slot<S, L> {
         (status = 422, description = "invalid_request: bad after", body = Problem, content_type = "application/problem+json"),
         (status = 426, description = "invalid_request: not a WebSocket upgrade", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited", body = Problem, content_type = "application/problem+json"),
+        (status = 501, description = "not_implemented: a host without a live feed (the api Lambda function)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "unavailable: too many connections, or shutting down", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
@@ -96,6 +97,15 @@ pub(crate) async fn live<S: LotStore, L: CreditLedger>(
     Query(query): Query<HashMap<String, String>>,
     Upgrade(upgrade): Upgrade,
 ) -> ApiResult<Response> {
+    if app.sink.is_some() {
+        // A queued host (the `api` Lambda function) sees neither its own
+        // commits nor anyone else's as they happen: no live feed there.
+        return Err(Problem::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_implemented",
+            "this host has no live feed; poll /lots/{lotId}/events?after=N",
+        ));
+    }
     let lot_id = lot_id(&lot)?;
     let after = QueryParams::new(query).number("after")?.unwrap_or(0);
     if app
