@@ -2,7 +2,7 @@
 //! type leaves this crate.
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use hammerfall_ports::{CreditError, LotId, QueueError, StoreError};
+use hammerfall_ports::{CreditError, QueueError, StoreError};
 
 /// An AWS request that failed, with the SDK's whole error chain as text
 /// (the source of `Unavailable`/`Corrupt` variants; for logs).
@@ -79,15 +79,7 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 #[error("cursor {0:?} is not a cursor of this listing")]
 pub struct InvalidCursor(pub String);
 
-/// A commit that contradicts itself (events not numbered from
-/// `expected_sequence + 1`, a state whose sequence is not the last event's,
-/// records of another lot): a bug in the caller, refused inside
-/// [`StoreError::Corrupt`] before anything is sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("inconsistent commit for lot {lot_id}: {reason}")]
-pub struct InvalidCommit {
-    /// The lot.
-    pub lot_id: LotId,
-    /// What is inconsistent.
-    pub reason: &'static str,
-}
+/// A commit that contradicts itself: the rules live in `ports`
+/// ([`hammerfall_ports::LotCommit::check`]), re-exported here for the
+/// callers that matched on this crate's type.
+pub use hammerfall_ports::InvalidCommit;

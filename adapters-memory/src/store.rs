@@ -53,19 +53,6 @@ const BIDS_CURSOR: &str = "bids.";
 #[error("cursor {0:?} is not a cursor of this listing")]
 pub struct InvalidCursor(pub String);
 
-/// A commit that contradicts itself (events not numbered from
-/// `expected_sequence + 1`, a state whose sequence is not the last event's,
-/// records of another lot): a bug in the caller, refused inside
-/// [`StoreError::Corrupt`] so that nothing inconsistent is ever stored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("inconsistent commit for lot {lot_id}: {reason}")]
-pub struct InvalidCommit {
-    /// The lot.
-    pub lot_id: LotId,
-    /// What is inconsistent.
-    pub reason: &'static str,
-}
-
 /// One stored lot: its state, log, bid history and listing position.
 #[derive(Debug)]
 struct LotEntry {
@@ -243,8 +230,9 @@ impl MemoryLotStore {
                 expected: commit.expected_sequence,
             });
         }
-        let last_bid = stored.and_then(|e| e.bids.last()).map_or(0, |b| b.sequence);
-        check_shape(commit, last_bid)?;
+        commit
+            .check()
+            .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
         let known = |key: &CommandKey| match &key.lot_id {
             Some(l) if *l == commit.lot_id => shard_of(home).commands.contains_key(key),
             Some(l) => shard_of(self.shard_index(l)).commands.contains_key(key),
@@ -409,55 +397,6 @@ fn decode_cursor(prefix: &str, cursor: &Cursor) -> Result<u64, StoreError> {
         .strip_prefix(prefix)
         .and_then(|hex| u64::from_str_radix(hex, 16).ok())
         .ok_or_else(|| StoreError::Corrupt(Box::new(InvalidCursor(cursor.0.clone()))))
-}
-
-fn invalid(lot_id: &LotId, reason: &'static str) -> StoreError {
-    StoreError::Corrupt(Box::new(InvalidCommit {
-        lot_id: lot_id.clone(),
-        reason,
-    }))
-}
-
-/// Checks that a commit is internally consistent.
-fn check_shape(commit: &LotCommit, last_bid: u64) -> Result<(), StoreError> {
-    let id = &commit.lot_id;
-    let expected = commit.expected_sequence;
-    let numbered = commit
-        .events
-        .iter()
-        .zip(expected + 1..)
-        .all(|(e, seq)| e.sequence == seq);
-    if !numbered {
-        return Err(invalid(
-            id,
-            "events must be numbered from expected_sequence + 1",
-        ));
-    }
-    let last = expected + commit.events.len() as u64;
-    match &commit.lot {
-        None if !commit.events.is_empty() => {
-            return Err(invalid(id, "events without the state they lead to"));
-        }
-        Some(lot) if &lot.lot_id != id => return Err(invalid(id, "state of another lot")),
-        Some(lot) if lot.sequence != last || lot.sequence == 0 => {
-            return Err(invalid(id, "state's sequence is not its last event's"));
-        }
-        _ => {}
-    }
-    let mut prev = last_bid.max(expected);
-    for bid in &commit.bids {
-        if bid.sequence <= prev || bid.sequence > last {
-            return Err(invalid(
-                id,
-                "bid records must belong to the new events, in order",
-            ));
-        }
-        prev = bid.sequence;
-    }
-    if commit.commands.iter().any(|c| &c.lot_id != id) {
-        return Err(invalid(id, "command record of another lot"));
-    }
-    Ok(())
 }
 
 impl Index {
@@ -682,7 +621,7 @@ mod tests {
         let result = store.commit(vec![created.commit]).await;
         assert!(matches!(
             result.as_slice(),
-            [Err(StoreError::Corrupt(e))] if e.is::<InvalidCommit>()
+            [Err(StoreError::Corrupt(e))] if e.is::<hammerfall_ports::InvalidCommit>()
         ));
         assert_eq!(store.load(&lot_id("lot-1")).await.ok().flatten(), None);
     }

@@ -65,15 +65,9 @@ pub(crate) struct EncodedCommit {
     repeats_key: bool,
 }
 
-fn invalid(commit: &LotCommit, reason: &'static str) -> StoreError {
-    StoreError::Corrupt(Box::new(InvalidCommit {
-        lot_id: commit.lot_id.to_string(),
-        reason,
-    }))
-}
-
-/// Refuses an entry that is not internally consistent, before anything
-/// is written (the memory store's rules, so both stores refuse alike).
+/// Refuses an entry that is too large or not internally consistent
+/// ([`LotCommit::check`], the rules every store shares), before anything
+/// is written.
 fn check_shape(commit: &LotCommit) -> Result<(), StoreError> {
     if commit.events.len() > MAX_RECORDS_PER_ENTRY
         || commit.bids.len() > MAX_RECORDS_PER_ENTRY
@@ -83,45 +77,7 @@ fn check_shape(commit: &LotCommit) -> Result<(), StoreError> {
             what: "records per commit entry",
         });
     }
-    let expected = commit.expected_sequence;
-    let numbered = commit
-        .events
-        .iter()
-        .zip(expected + 1..)
-        .all(|(e, seq)| e.sequence == seq);
-    if !numbered {
-        return Err(invalid(
-            commit,
-            "events must be numbered from expected_sequence + 1",
-        ));
-    }
-    let last = expected + commit.events.len() as u64;
-    match &commit.lot {
-        None if !commit.events.is_empty() => {
-            return Err(invalid(commit, "events without the state they lead to"));
-        }
-        Some(lot) if lot.lot_id != commit.lot_id => {
-            return Err(invalid(commit, "state of another lot"));
-        }
-        Some(lot) if lot.sequence != last || lot.sequence == 0 => {
-            return Err(invalid(commit, "state's sequence is not its last event's"));
-        }
-        _ => {}
-    }
-    let mut prev = expected;
-    for bid in &commit.bids {
-        if bid.sequence <= prev || bid.sequence > last {
-            return Err(invalid(
-                commit,
-                "bid records must belong to the new events, in order",
-            ));
-        }
-        prev = bid.sequence;
-    }
-    if commit.commands.iter().any(|c| c.lot_id != commit.lot_id) {
-        return Err(invalid(commit, "command record of another lot"));
-    }
-    Ok(())
+    commit.check().map_err(|e| StoreError::Corrupt(Box::new(e)))
 }
 
 /// Splits the events (and their bid records) into `log` rows.

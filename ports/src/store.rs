@@ -118,6 +118,70 @@ pub struct LotCommit {
     pub commands: Vec<CommandRecord>,
 }
 
+/// A commit entry that contradicts itself: a bug in its writer, never a
+/// client's fault. Stores refuse it inside [`StoreError::Corrupt`] before
+/// writing anything, so a bad entry cannot leave a log that no longer
+/// replays to its state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("inconsistent commit for lot {lot_id}: {reason}")]
+pub struct InvalidCommit {
+    /// The entry's lot.
+    pub lot_id: LotId,
+    /// What is inconsistent.
+    pub reason: &'static str,
+}
+
+impl LotCommit {
+    /// Checks the entry's own consistency, the part of a commit every store
+    /// MUST refuse alike (one rule set, so the stores cannot drift apart):
+    /// events numbered from `expected_sequence + 1`; events only with the
+    /// state they lead to, that state being this lot's at the last event's
+    /// sequence; bid records belonging to the new events, in order; command
+    /// records of this lot only. What needs the stored lot (the
+    /// compare-and-set, known command keys) is the store's own check.
+    pub fn check(&self) -> Result<(), InvalidCommit> {
+        let invalid = |reason| InvalidCommit {
+            lot_id: self.lot_id.clone(),
+            reason,
+        };
+        let expected = self.expected_sequence;
+        let numbered = self
+            .events
+            .iter()
+            .zip(1..)
+            .all(|(e, i)| expected.checked_add(i) == Some(e.sequence));
+        if !numbered {
+            return Err(invalid(
+                "events must be numbered from expected_sequence + 1",
+            ));
+        }
+        let last = self.events.last().map_or(expected, |e| e.sequence);
+        match &self.lot {
+            None if !self.events.is_empty() => {
+                return Err(invalid("events without the state they lead to"));
+            }
+            Some(lot) if lot.lot_id != self.lot_id => return Err(invalid("state of another lot")),
+            Some(lot) if lot.sequence != last || lot.sequence == 0 => {
+                return Err(invalid("state's sequence is not its last event's"));
+            }
+            _ => {}
+        }
+        let mut prev = expected;
+        for bid in &self.bids {
+            if bid.sequence <= prev || bid.sequence > last {
+                return Err(invalid(
+                    "bid records must belong to the new events, in order",
+                ));
+            }
+            prev = bid.sequence;
+        }
+        if self.commands.iter().any(|c| c.lot_id != self.lot_id) {
+            return Err(invalid("command record of another lot"));
+        }
+        Ok(())
+    }
+}
+
 /// A store failure. Each variant says whether to retry.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

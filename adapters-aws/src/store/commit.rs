@@ -5,7 +5,7 @@
 
 use super::DynamoLotStore;
 use super::item::{Item, item_size, json, key, n, s};
-use crate::error::{AwsError, InvalidCommit};
+use crate::error::AwsError;
 use crate::keys::{
     BID, BID_RECORD, DUE_KEY, EVENT, EVT, META, PK, RECORD, SELLER_ID, SEQ, SK, STATE, STATUS,
     STATUS_KEY, command_keys, due_key, lot_pk, seq_sk, status_key,
@@ -65,13 +65,17 @@ impl DynamoLotStore {
     /// transaction's actions, bytes and write request units. Fails as
     /// `commit` would for a commit too large for one transaction.
     pub fn transaction_cost(&self, commit: &LotCommit) -> Result<TransactionCost, StoreError> {
-        validate(commit).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
+        commit
+            .check()
+            .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
         Ok(self.transaction(commit)?.cost)
     }
 
     /// Commits one entry.
     pub(super) async fn commit_one(&self, commit: &LotCommit) -> Result<(), StoreError> {
-        validate(commit).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
+        commit
+            .check()
+            .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
         if let Some(duplicate) = duplicate_within(commit) {
             return Err(duplicate);
         }
@@ -308,42 +312,6 @@ fn cancellation(
         return Some(conflict(commit));
     }
     None
-}
-
-/// Refuses a commit that contradicts itself before anything is sent.
-fn validate(commit: &LotCommit) -> Result<(), InvalidCommit> {
-    let invalid = |reason| InvalidCommit {
-        lot_id: commit.lot_id.clone(),
-        reason,
-    };
-    let numbered = commit
-        .events
-        .iter()
-        .zip(1..)
-        .all(|(e, i)| Some(e.sequence) == commit.expected_sequence.checked_add(i));
-    if !numbered {
-        return Err(invalid(
-            "events are not numbered from expected_sequence + 1",
-        ));
-    }
-    if !commit.events.is_empty() {
-        let Some(lot) = &commit.lot else {
-            return Err(invalid("events without the state after them"));
-        };
-        if lot.lot_id != commit.lot_id {
-            return Err(invalid("the state is another lot's"));
-        }
-        if commit.events.last().map(|e| e.sequence) != Some(lot.sequence) {
-            return Err(invalid("the state's sequence is not the last event's"));
-        }
-    }
-    if !commit.bids.is_empty() && commit.events.is_empty() {
-        return Err(invalid("bid records without events"));
-    }
-    if commit.commands.iter().any(|r| r.lot_id != commit.lot_id) {
-        return Err(invalid("a command record of another lot"));
-    }
-    Ok(())
 }
 
 /// A key recorded twice in one commit would be two writes of one item,

@@ -7,9 +7,9 @@ use super::fixtures::{
 };
 use super::named;
 use hammerfall_ports::{
-    Actor, BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, Duration, Lot,
-    LotCommit, LotId, LotQuery, LotStatus, LotStore, MAX_PAGE_SIZE, Rejection, SequencedEvent,
-    StoreError,
+    Actor, BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, Duration,
+    InvalidCommit, Lot, LotCommit, LotId, LotQuery, LotStatus, LotStore, MAX_PAGE_SIZE, Rejection,
+    SequencedEvent, StoreError,
 };
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -39,6 +39,7 @@ where
         refuses_to_create_an_existing_lot,
         refuses_a_stale_or_future_sequence,
         a_conflicting_entry_writes_nothing,
+        refuses_an_inconsistent_entry,
         batch_entries_are_independent,
         batch_entries_apply_in_order,
         refuses_a_duplicate_command_key,
@@ -287,6 +288,51 @@ pub async fn refuses_a_stale_or_future_sequence<S: LotStore>(store: &S) {
         load(store, &id).await.as_ref(),
         Some(&winner.lot),
         "refused commits must leave the lot as the last accepted one did"
+    );
+}
+
+/// An entry that contradicts itself ([`LotCommit::check`]) is refused as
+/// `Corrupt`, writing nothing, by every store alike.
+pub async fn refuses_an_inconsistent_entry<S: LotStore>(store: &S) {
+    let created = english_lot("lot-1", "seller-1", t0(), None, ends(24));
+    let id = lot_id("lot-1");
+    let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
+    let mut broken: Vec<(&str, LotCommit)> = Vec::new();
+    let mut gap = created.commit.clone();
+    gap.events.remove(0);
+    broken.push(("events not numbered from expected_sequence + 1", gap));
+    let mut stateless = created.commit.clone();
+    stateless.lot = None;
+    broken.push(("events without the state they lead to", stateless));
+    let mut foreign = created.commit.clone();
+    if let Some(lot) = foreign.lot.as_mut() {
+        lot.lot_id = lot_id("lot-2");
+    }
+    broken.push(("a state of another lot", foreign));
+    for (what, commit) in broken {
+        match commit_one(store, commit).await {
+            Err(StoreError::Corrupt(e)) if e.is::<InvalidCommit>() => {}
+            other => panic!("{what}: must be refused as Corrupt(InvalidCommit), got {other:?}"),
+        }
+        assert_eq!(
+            load(store, &id).await,
+            None,
+            "{what}: a refused entry writes nothing"
+        );
+    }
+    must_commit(store, &created, "a new lot").await;
+    let mut stray_bid = bid.commit.clone();
+    if let Some(record) = stray_bid.bids.first_mut() {
+        record.sequence = 1;
+    }
+    match commit_one(store, stray_bid).await {
+        Err(StoreError::Corrupt(e)) if e.is::<InvalidCommit>() => {}
+        other => panic!("a bid record of an old event: must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        load(store, &id).await.as_ref(),
+        Some(&created.lot),
+        "a refused entry must not change the lot"
     );
 }
 
