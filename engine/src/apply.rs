@@ -2,6 +2,7 @@
 //! made when the event was decided, so replaying a lot's log rebuilds it
 //! exactly.
 
+use crate::same::same_participant;
 use hammerfall_ports::{
     AuctionEnded, EnglishState, Event, FixedPriceState, FormatState, FormatTerms, Leader, Lot,
     LotCreated, LotId, LotStatus, Outcome, Reservation, ReservationId, ReservationStatus,
@@ -74,6 +75,7 @@ pub fn replay<'a>(
 }
 
 /// Folds `event` into `lot`. The event must carry the lot's next sequence.
+#[inline]
 pub fn apply(lot: &mut Lot, event: &SequencedEvent) -> Result<(), ApplyError> {
     let expected = lot.sequence + 1;
     if event.sequence != expected {
@@ -82,37 +84,54 @@ pub fn apply(lot: &mut Lot, event: &SequencedEvent) -> Result<(), ApplyError> {
             found: event.sequence,
         });
     }
-    let mismatch = || ApplyError::Mismatch {
-        event_type: event.event.event_type(),
-    };
-    match &event.event {
-        Event::LotCreated(_) => return Err(ApplyError::NotCreatedFirst),
-        Event::LotOpened {} => lot.status = LotStatus::Open,
-        Event::BidAccepted(bid) => {
-            let FormatState::English(state) = &mut lot.state else {
-                return Err(mismatch());
-            };
+    // A bid's events first, inline: they are the hot path (SPEC §2.2).
+    let folded = match (&event.event, &mut lot.state) {
+        (Event::BidAccepted(bid), FormatState::English(state)) => {
             state.bid_count = bid.bid_count;
             state.current_price = Some(bid.current_price);
-            if bid.leader_id == bid.bidder_id {
+            if same_participant(&bid.leader_id, &bid.bidder_id) {
                 state.leader = Some(Leader {
                     bidder_id: bid.bidder_id.clone(),
                     maximum: bid.maximum,
                 });
-            } else if state
-                .leader
-                .as_ref()
-                .is_none_or(|l| l.bidder_id != bid.leader_id)
-            {
-                return Err(mismatch());
+                true
+            } else {
+                // The leader kept the lead: it must be the lot's leader.
+                state
+                    .leader
+                    .as_ref()
+                    .is_some_and(|l| same_participant(&l.bidder_id, &bid.leader_id))
             }
         }
-        Event::Outbid { current_price, .. } => {
-            let FormatState::English(state) = &mut lot.state else {
-                return Err(mismatch());
-            };
+        (Event::Outbid { current_price, .. }, FormatState::English(state)) => {
             state.current_price = Some(*current_price);
+            true
         }
+        _ => return apply_other(lot, event),
+    };
+    if !folded {
+        return Err(mismatch(event));
+    }
+    lot.sequence = event.sequence;
+    Ok(())
+}
+
+#[cold]
+fn mismatch(event: &SequencedEvent) -> ApplyError {
+    ApplyError::Mismatch {
+        event_type: event.event.event_type(),
+    }
+}
+
+/// [`apply`] for every event but a bid's (the sequence already checked).
+#[inline(never)]
+fn apply_other(lot: &mut Lot, event: &SequencedEvent) -> Result<(), ApplyError> {
+    let mismatch = || mismatch(event);
+    match &event.event {
+        Event::LotCreated(_) => return Err(ApplyError::NotCreatedFirst),
+        Event::LotOpened {} => lot.status = LotStatus::Open,
+        // An english lot's bid events are folded by `apply`.
+        Event::BidAccepted(_) | Event::Outbid { .. } => return Err(mismatch()),
         Event::LotExtended { ends_at } => lot.ends_at = Some(*ends_at),
         Event::AuctionEnded(ended) => {
             lot.status = LotStatus::Closed;

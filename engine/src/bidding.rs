@@ -2,16 +2,17 @@
 //! (§2.2), soft close (§2.3) and buy now (§2.4).
 
 use crate::emit::Emitter;
+use crate::same::same_participant;
 use crate::settle::sale;
 use hammerfall_ports::{
-    Actor, AmountProblem, BidAccepted, EndedBy, EnglishState, EnglishTerms, Event, Lot, LotStatus,
-    Money, PlaceBid, Rejection, Roles, Timestamp,
+    Actor, AmountProblem, BidAccepted, CurrencyCode, EndedBy, EnglishState, EnglishTerms, Event,
+    Lot, LotStatus, Money, PlaceBid, Rejection, Roles, Timestamp,
 };
 
 /// Checks 3–5 of the table, shared by bids and buy now: not the seller, not
 /// closed or past the end, started.
 fn check_open_to(lot: &Lot, actor: &Actor, now: Timestamp) -> Result<(), Rejection> {
-    if &actor.participant_id == lot.seller_id() {
+    if same_participant(&actor.participant_id, lot.seller_id()) {
         return Err(Rejection::SellerCannotBid);
     }
     if lot.status.is_final() || lot.ends_at.is_some_and(|end| now >= end) {
@@ -54,22 +55,43 @@ pub(crate) fn place_bid(
     let (terms, state) = english(lot, Rejection::BiddingNotSupported)?;
     check_open_to(lot, bidder, now)?;
     let currency = lot.currency();
-    if bid.currency.is_some_and(|c| c.as_str() != currency.code()) {
+    if bid
+        .currency
+        .is_some_and(|c| c != CurrencyCode::from(currency))
+    {
         return Err(Rejection::CurrencyMismatch);
     }
-    if bid.amount.is_sign_negative() || bid.amount.is_zero() {
-        return Err(Rejection::InvalidAmount {
-            reason: AmountProblem::NotPositive,
-        });
-    }
-    let amount = Money::new(bid.amount, currency)
-        .map_err(|e| Rejection::InvalidAmount { reason: e.into() })?;
+    // Zero and negative amounts are `not_positive` whatever else is wrong
+    // with them (a negative amount is `MoneyError::Negative`, which maps so).
+    let amount = match Money::new(bid.amount, currency) {
+        Ok(amount) if !amount.is_zero() => amount,
+        Ok(_) => {
+            return Err(Rejection::InvalidAmount {
+                reason: AmountProblem::NotPositive,
+            });
+        }
+        Err(e) => return Err(Rejection::InvalidAmount { reason: e.into() }),
+    };
     let me = &bidder.participant_id;
     // One id comparison serves both the minimum and the proxy case.
-    let raising = state.leader.as_ref().is_some_and(|l| &l.bidder_id == me);
-    let min_bid = match &state.leader {
-        Some(l) if raising => l.maximum.plus(Money::smallest_unit(currency)),
-        _ => lot.min_next_bid().unwrap_or(terms.starting_price),
+    let raising = state
+        .leader
+        .as_ref()
+        .is_some_and(|l| same_participant(&l.bidder_id, me));
+    // `min_next_bid` (SPEC §2, as `Lot::min_next_bid`) looks the current
+    // price up in the increment table; proxy resolution below reuses that
+    // band for a maximum in it rather than searching again.
+    let (min_bid, band) = match (&state.leader, state.current_price) {
+        (Some(l), _) if raising => (l.maximum.plus(Money::smallest_unit(currency)), None),
+        (Some(_), Some(price)) => {
+            let band = terms.increments.band_at(price);
+            (price.plus(band.step()), Some(band))
+        }
+        _ => (terms.starting_price, None),
+    };
+    let inc = |price: Money| match band {
+        Some(b) if b.contains(price) => b.step(),
+        _ => terms.increments.increment_at(price),
     };
     if amount < min_bid {
         return Err(Rejection::BidTooLow { min_bid });
@@ -85,13 +107,11 @@ pub(crate) fn place_bid(
             None,
         ),
         Some(l) if amount > l.maximum => {
-            let price = amount.min(l.maximum.plus(terms.increments.increment_at(l.maximum)));
+            let price = amount.min(l.maximum.plus(inc(l.maximum)));
             (me, amount, price, Some(&l.bidder_id))
         }
         Some(l) => {
-            let price = l
-                .maximum
-                .min(amount.plus(terms.increments.increment_at(amount)));
+            let price = l.maximum.min(amount.plus(inc(amount)));
             (&l.bidder_id, l.maximum, price, Some(me))
         }
     };

@@ -43,6 +43,7 @@ mod decide;
 mod due;
 mod emit;
 mod lifecycle;
+mod same;
 pub mod service;
 mod settle;
 #[cfg(feature = "testkit")]

@@ -83,9 +83,45 @@ pub struct IncrementTier {
 
 /// A validated increment table (tiers sorted, first `from` 0 or the default
 /// table). Shared by reference: cloning a lot never copies it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IncrementTable(Arc<[IncrementTier]>);
+#[derive(Clone)]
+pub struct IncrementTable(Arc<Tiers>);
+
+/// The tiers, and whether they all share one scale: then `increment_at` of a
+/// price at that scale searches plain integers (the bid hot path).
+struct Tiers {
+    tiers: Box<[IncrementTier]>,
+    /// Every `from` in minor units, for the search.
+    froms: Box<[i64]>,
+    /// The scale every `from` and `step` shares, if they all share one.
+    scale: Option<u8>,
+}
+
+impl PartialEq for IncrementTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.tiers() == other.tiers()
+    }
+}
+impl Eq for IncrementTable {}
+
+impl std::fmt::Debug for IncrementTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("IncrementTable")
+            .field(&self.tiers())
+            .finish()
+    }
+}
+
+/// Stored as the list of tiers.
+impl Serialize for IncrementTable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.tiers().serialize(s)
+    }
+}
+impl<'de> Deserialize<'de> for IncrementTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<IncrementTier>::deserialize(d).map(Self::from_tiers)
+    }
+}
 
 /// eBay's published table in hundredths (SPEC §2): (from, step).
 const DEFAULT_TIERS_HUNDREDTHS: [(i64, i64); 10] = [
@@ -105,14 +141,23 @@ impl IncrementTable {
     /// Wraps tiers that the caller has validated (the engine's lot creation
     /// does); tiers must be sorted by `from`.
     pub fn from_tiers(tiers: Vec<IncrementTier>) -> Self {
-        Self(tiers.into())
+        let scale = tiers.first().map(|t| t.from.scale()).filter(|&s| {
+            tiers
+                .iter()
+                .all(|t| t.from.scale() == s && t.step.scale() == s)
+        });
+        Self(Arc::new(Tiers {
+            froms: tiers.iter().map(|t| t.from.minor_units()).collect(),
+            tiers: tiers.into_boxed_slice(),
+            scale,
+        }))
     }
 
     /// The default table scaled to `currency`: a `from`/`step` of h hundredths
     /// in a 2-minor-unit currency is h minor units of a currency with d minor
     /// units (the "× 10^(2−d)" rule: JPY ¥1 → ¥5, BHD 0.001 → 0.005).
     pub fn default_for(currency: Currency) -> Self {
-        Self(
+        Self::from_tiers(
             DEFAULT_TIERS_HUNDREDTHS
                 .iter()
                 .map(|&(from, step)| IncrementTier {
@@ -124,8 +169,9 @@ impl IncrementTable {
     }
 
     /// The tiers, lowest first.
+    #[inline]
     pub fn tiers(&self) -> &[IncrementTier] {
-        &self.0
+        &self.0.tiers
     }
 
     /// `inc(p)`: the step of the tier with the largest `from` ≤ `price`. Below
@@ -133,9 +179,86 @@ impl IncrementTable {
     /// 0.01) the first tier's step applies.
     #[inline]
     pub fn increment_at(&self, price: Money) -> Money {
-        // Binary search: tiers are sorted by `from` (validated at creation).
-        let above = self.0.partition_point(|tier| tier.from <= price);
-        self.0[above.saturating_sub(1)].step
+        self.band_at(price).step
+    }
+
+    /// The tier `price` falls in, as a range of prices with one increment:
+    /// a caller looking up several nearby prices (a bid's proxy resolution)
+    /// checks [`IncrementBand::contains`] before searching again.
+    #[inline]
+    pub fn band_at(&self, price: Money) -> IncrementBand {
+        let Tiers {
+            tiers,
+            froms,
+            scale,
+        } = &*self.0;
+        if *scale != Some(price.scale()) || froms.is_empty() {
+            return self.band_rescaled(price);
+        }
+        // Every amount at one scale: compare minor units. Branch-free binary
+        // search for the last tier with `from` ≤ `price` (the first if none),
+        // tiers being sorted by `from`.
+        let p = price.minor_units();
+        let mut base = 0;
+        let mut size = froms.len();
+        while size > 1 {
+            let half = size / 2;
+            let mid = base + half;
+            base = if froms.get(mid).is_some_and(|&f| f <= p) {
+                mid
+            } else {
+                base
+            };
+            size -= half;
+        }
+        IncrementBand {
+            from: if base == 0 { i64::MIN } else { froms[base] },
+            until: froms.get(base + 1).copied().unwrap_or(i64::MAX),
+            scale: price.scale(),
+            step: tiers[base].step,
+        }
+    }
+
+    /// [`IncrementTable::band_at`] for tiers or a price of mixed scales
+    /// (never the case for a table built by the engine): a band that
+    /// contains no price, so every lookup searches.
+    #[cold]
+    #[inline(never)]
+    fn band_rescaled(&self, price: Money) -> IncrementBand {
+        let tiers = self.tiers();
+        let above = tiers.partition_point(|tier| tier.from <= price);
+        IncrementBand {
+            from: 0,
+            until: 0,
+            scale: u8::MAX,
+            step: tiers[above.saturating_sub(1)].step,
+        }
+    }
+}
+
+/// The prices of one increment tier (see [`IncrementTable::band_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IncrementBand {
+    /// Lowest price in minor units (`i64::MIN` for the first tier).
+    from: i64,
+    /// First price above, in minor units (`i64::MAX` for the last tier).
+    until: i64,
+    /// The scale of `from` and `until`.
+    scale: u8,
+    step: Money,
+}
+
+impl IncrementBand {
+    /// The increment of every price in the band.
+    #[inline]
+    pub fn step(self) -> Money {
+        self.step
+    }
+
+    /// True if `inc(price)` is this band's step.
+    #[inline]
+    pub fn contains(self, price: Money) -> bool {
+        price.scale() == self.scale && (self.from..self.until).contains(&price.minor_units())
     }
 }
 
