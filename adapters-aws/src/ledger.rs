@@ -1,17 +1,23 @@
 //! The `CreditLedger` port on the lot store's table (SPEC §3.1):
 //!
 //! - `PARTICIPANT#<id>` / `CREDIT`: `currency`, `limit` (decimal text),
-//!   `holds` (a map lot id → amount held on it) and `version` (a counter
-//!   for optimistic concurrency: every change is conditioned on it).
-//! - `LOT#<id>` / `HOLD`: who holds credit on the lot (`participant`,
-//!   `amount`), whether its hold was consumed (`consumed`, so a payment is
-//!   charged once), and its own `version`.
+//!   `holds` (a map lot id → amount held on it: the larger of their
+//!   committed hold and their proposal there) and `version` (a counter for
+//!   optimistic concurrency: every change is conditioned on it).
+//! - `LOT#<id>` / `HOLD`: the lot's [`LotCredit`] record: who holds credit
+//!   on the lot for its committed state (`participant`, `amount`), the
+//!   highest committed lot `sequence` applied (kept after a release or
+//!   consume: an older write changes nothing), the holds proposed ahead of
+//!   a commit (`proposals`: participant → {`amount`, `sequence`}), whether
+//!   its hold was consumed (`consumed`, so a payment is charged once), and
+//!   its own `version`. Items written before `sequence` existed read as
+//!   sequence 0 (any write applies).
 //!
 //! Every change reads the items it depends on, then writes them in one
 //! `TransactWriteItems` conditioned on the versions it read; a lost race
-//! reads again (at most [`MAX_LEDGER_ATTEMPTS`] times). Moving a lot's hold
-//! from one participant to another is one transaction over both
-//! participants' items and the lot's hold item. Operations that find the
+//! reads again (at most [`MAX_LEDGER_ATTEMPTS`] times). Changing a lot's
+//! record is one transaction over the lot's hold item and the items of
+//! every participant whose holding on the lot changes. Operations that find the
 //! ledger already as asked write nothing, so repairing holds is cheap.
 
 use crate::error::AwsError;
@@ -22,7 +28,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use hammerfall_ports::{
-    CreditError, CreditLedger, CreditView, Currency, LotId, Money, ParticipantId,
+    CreditError, CreditLedger, CreditView, Currency, LotCredit, LotCreditOp, LotId, Money,
+    ParticipantId,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,6 +48,8 @@ const VERSION: &str = "version";
 const PARTICIPANT: &str = "participant";
 const AMOUNT: &str = "amount";
 const CONSUMED: &str = "consumed";
+const SEQUENCE: &str = "sequence";
+const PROPOSALS: &str = "proposals";
 
 /// A participant's credit item.
 struct Account {
@@ -71,11 +80,10 @@ impl Account {
     }
 }
 
-/// A lot's hold item (all empty when it does not exist).
+/// A lot's hold item (empty when it does not exist).
 #[derive(Default)]
 struct LotHold {
-    holder: Option<(ParticipantId, Money)>,
-    consumed: bool,
+    credit: LotCredit,
     /// 0: the item does not exist.
     version: u64,
 }
@@ -156,15 +164,32 @@ impl DynamoLotStore {
         else {
             return Ok(LotHold::default());
         };
-        let holder = match (item.get(PARTICIPANT), item.get(AMOUNT)) {
+        let hold = match (item.get(PARTICIPANT), item.get(AMOUNT)) {
             (Some(AttributeValue::S(p)), Some(AttributeValue::S(a))) => {
                 Some((ParticipantId::new(p).map_err(bad)?, text(a)?))
             }
             _ => None,
         };
+        let mut proposals = BTreeMap::new();
+        if let Some(AttributeValue::M(map)) = item.get(PROPOSALS) {
+            for (p, proposal) in map {
+                let AttributeValue::M(proposal) = proposal else {
+                    return Err(bad("a proposal is not a map"));
+                };
+                let amount = get_s(proposal, AMOUNT).map_err(bad)?;
+                proposals.insert(
+                    ParticipantId::new(p).map_err(bad)?,
+                    (text(amount)?, number(proposal, SEQUENCE)?),
+                );
+            }
+        }
         Ok(LotHold {
-            holder,
-            consumed: matches!(item.get(CONSUMED), Some(AttributeValue::Bool(true))),
+            credit: LotCredit {
+                sequence: number(&item, SEQUENCE)?,
+                hold,
+                proposals,
+                consumed: matches!(item.get(CONSUMED), Some(AttributeValue::Bool(true))),
+            },
             version: number(&item, VERSION)?.max(1),
         })
     }
@@ -197,45 +222,94 @@ impl DynamoLotStore {
         }
     }
 
-    /// The update of a participant's item that drops `lot` from its holds
-    /// (the lot's hold item, updated in the same transaction, guards it).
-    fn drop_hold(
+    /// The update of a participant's holding on `lot` to `amount` (None:
+    /// none). Conditioned on the participant's version when it was read
+    /// (`read`: the fit was checked, or the limit computed, against it);
+    /// otherwise only on the item existing (the lot's hold item, written
+    /// in the same transaction on the version read, orders every change to
+    /// a holding on that lot). `limit`: a new limit (a consume).
+    fn set_holding(
         &self,
         holder: &ParticipantId,
         lot: &LotId,
+        amount: Option<Money>,
+        read: Option<u64>,
+        limit: Option<Money>,
     ) -> Result<TransactWriteItem, CreditError> {
+        let mut sets = vec![];
+        let mut vals = vec![];
+        if let Some(a) = amount {
+            sets.push("#h.#lot = :amount");
+            vals.push((":amount", money_text(a)));
+        }
+        if let Some(l) = limit {
+            sets.push("#l = :limit");
+            vals.push((":limit", money_text(l)));
+        }
+        let mut names_list = vec![("#h", HOLDS), ("#lot", lot.as_str()), ("#v", VERSION)];
+        if limit.is_some() {
+            names_list.push(("#l", LIMIT));
+        }
+        let (version_set, condition) = match read {
+            Some(v) => {
+                vals.push((":next", n(v + 1)));
+                vals.push((":read", n(v)));
+                ("#v = :next", "#v = :read")
+            }
+            None => {
+                vals.push((":one", n(1)));
+                ("#v = #v + :one", "attribute_exists(PK)")
+            }
+        };
+        sets.push(version_set);
+        let remove = if amount.is_none() {
+            "REMOVE #h.#lot "
+        } else {
+            ""
+        };
+        let expression = format!("{remove}SET {}", sets.join(", "));
         let update = Update::builder()
             .table_name(&*self.table)
             .set_key(Some(key(participant_pk(holder), CREDIT)))
-            .update_expression("REMOVE #h.#lot SET #v = #v + :one")
-            .condition_expression("attribute_exists(PK)")
-            .set_expression_attribute_names(Some(names(&[
-                ("#h", HOLDS),
-                ("#lot", lot.as_str()),
-                ("#v", VERSION),
-            ])))
-            .set_expression_attribute_values(Some(values(vec![(":one", n(1))])))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(&names_list)))
+            .set_expression_attribute_values(Some(values(vals)))
             .build()
             .map_err(|e| AwsError::new("TransactWriteItems", e.to_string()).into_credit())?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The update of a lot's hold item to `holder` (None: no hold), on
-    /// the condition that it is still at the version read.
+    /// The put of a lot's hold item as `next`, on the condition that it is
+    /// still at the version read.
     fn set_lot_hold(
         &self,
         lot: &LotId,
         read: &LotHold,
-        holder: Option<(&ParticipantId, Money)>,
-        consumed: bool,
+        next: &LotCredit,
     ) -> Result<TransactWriteItem, CreditError> {
         let mut item = key(lot_pk(lot), HOLD);
         item.insert(VERSION.to_owned(), n(read.version + 1));
-        if let Some((p, amount)) = holder {
+        item.insert(SEQUENCE.to_owned(), n(next.sequence));
+        if let Some((p, amount)) = &next.hold {
             item.insert(PARTICIPANT.to_owned(), s(p.as_str()));
-            item.insert(AMOUNT.to_owned(), money_text(amount));
+            item.insert(AMOUNT.to_owned(), money_text(*amount));
         }
-        if consumed {
+        if !next.proposals.is_empty() {
+            let proposals = next
+                .proposals
+                .iter()
+                .map(|(p, (amount, sequence))| {
+                    let entry = values(vec![
+                        (AMOUNT, money_text(*amount)),
+                        (SEQUENCE, n(*sequence)),
+                    ]);
+                    (p.as_str().to_owned(), AttributeValue::M(entry))
+                })
+                .collect();
+            item.insert(PROPOSALS.to_owned(), AttributeValue::M(proposals));
+        }
+        if next.consumed {
             item.insert(CONSUMED.to_owned(), AttributeValue::Bool(true));
         }
         let mut put = Put::builder().table_name(&*self.table).set_item(Some(item));
@@ -252,116 +326,76 @@ impl DynamoLotStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// One attempt of `hold` (`Err(Raced)`: read again and retry).
-    async fn try_hold(
+    /// One attempt of a change to a lot's record (`Err(Raced)`: read again
+    /// and retry). The ordering rules are [`LotCredit::after`]'s; `fits`:
+    /// whose holding the change sets, in which currency (checked against
+    /// their limit). Moves every affected participant's holding in the
+    /// same transaction as the lot's hold item.
+    async fn try_change(
         &self,
         lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
+        op: LotCreditOp<'_>,
+        fits: Option<(&ParticipantId, Currency)>,
     ) -> Result<(), WriteError> {
-        let account = self
-            .account(p)
-            .await
-            .map_err(WriteError::Failed)?
-            .filter(|a| a.currency == currency)
-            .ok_or(WriteError::Failed(CreditError::Insufficient))?;
-        let current = self.lot_hold(lot).await.map_err(WriteError::Failed)?;
-        let own = account.holds.get(lot.as_str()).copied();
-        if own.is_none() && account.holds.len() >= MAX_HOLDS_PER_PARTICIPANT {
-            return Err(WriteError::Failed(CreditError::Insufficient));
-        }
-        if amount > account.limit.saturating_minus(account.held(Some(lot))) {
-            return Err(WriteError::Failed(CreditError::Insufficient));
-        }
-        let holds_it = current
-            .holder
-            .as_ref()
-            .is_some_and(|(h, a)| h == p && *a == amount);
-        if holds_it && own == Some(amount) {
-            return Ok(());
-        }
-        let update = Update::builder()
-            .table_name(&*self.table)
-            .set_key(Some(key(participant_pk(p), CREDIT)))
-            .update_expression("SET #h.#lot = :amount, #v = :next")
-            .condition_expression("#v = :read")
-            .set_expression_attribute_names(Some(names(&[
-                ("#h", HOLDS),
-                ("#lot", lot.as_str()),
-                ("#v", VERSION),
-            ])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":amount", money_text(amount)),
-                (":next", n(account.version + 1)),
-                (":read", n(account.version)),
-            ])))
-            .build()
-            .map_err(|e| {
-                WriteError::Failed(AwsError::new("TransactWriteItems", e.to_string()).into_credit())
-            })?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        if let Some((previous, _)) = current.holder.as_ref().filter(|(h, _)| h != p) {
-            items.push(self.drop_hold(previous, lot).map_err(WriteError::Failed)?);
-        }
-        items.push(
-            self.set_lot_hold(lot, &current, Some((p, amount)), current.consumed)
-                .map_err(WriteError::Failed)?,
-        );
-        self.transact(items).await
-    }
-
-    async fn try_release(&self, lot: &LotId) -> Result<(), WriteError> {
-        let current = self.lot_hold(lot).await.map_err(WriteError::Failed)?;
-        let Some((holder, _)) = &current.holder else {
+        let failed = WriteError::Failed;
+        let current = self.lot_hold(lot).await.map_err(failed)?;
+        let Some((next, charge)) = current.credit.after(op) else {
             return Ok(());
         };
-        let items = vec![
-            self.drop_hold(holder, lot).map_err(WriteError::Failed)?,
-            self.set_lot_hold(lot, &current, None, current.consumed)
-                .map_err(WriteError::Failed)?,
-        ];
-        self.transact(items).await
-    }
-
-    async fn try_consume(&self, lot: &LotId) -> Result<(), WriteError> {
-        let current = self.lot_hold(lot).await.map_err(WriteError::Failed)?;
-        let Some((holder, amount)) = current.holder.as_ref().filter(|_| !current.consumed) else {
-            return Ok(());
+        let mut items = Vec::new();
+        let checked = match fits {
+            Some((p, currency)) => {
+                let account = self
+                    .account(p)
+                    .await
+                    .map_err(failed)?
+                    .filter(|a| a.currency == currency)
+                    .ok_or(WriteError::Failed(CreditError::Insufficient))?;
+                let own = account.holds.get(lot.as_str()).copied();
+                if own.is_none() && account.holds.len() >= MAX_HOLDS_PER_PARTICIPANT {
+                    return Err(WriteError::Failed(CreditError::Insufficient));
+                }
+                let amount = next.amount_of(p).unwrap_or(Money::zero(currency));
+                if amount > account.limit.saturating_minus(account.held(Some(lot))) {
+                    return Err(WriteError::Failed(CreditError::Insufficient));
+                }
+                items.push(
+                    self.set_holding(p, lot, next.amount_of(p), Some(account.version), None)
+                        .map_err(failed)?,
+                );
+                Some(p.clone())
+            }
+            None => None,
         };
-        let Some(account) = self.account(holder).await.map_err(WriteError::Failed)? else {
-            return Err(WriteError::Failed(bad(
-                "a hold's participant has no credit item",
-            )));
-        };
-        let update = Update::builder()
-            .table_name(&*self.table)
-            .set_key(Some(key(participant_pk(holder), CREDIT)))
-            .update_expression("REMOVE #h.#lot SET #l = :limit, #v = :next")
-            .condition_expression("#v = :read")
-            .set_expression_attribute_names(Some(names(&[
-                ("#h", HOLDS),
-                ("#lot", lot.as_str()),
-                ("#l", LIMIT),
-                ("#v", VERSION),
-            ])))
-            .set_expression_attribute_values(Some(values(vec![
-                (
-                    ":limit",
-                    money_text(account.limit.saturating_minus(*amount)),
-                ),
-                (":next", n(account.version + 1)),
-                (":read", n(account.version)),
-            ])))
-            .build()
-            .map_err(|e| {
-                WriteError::Failed(AwsError::new("TransactWriteItems", e.to_string()).into_credit())
-            })?;
-        let items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.set_lot_hold(lot, &current, None, true)
-                .map_err(WriteError::Failed)?,
-        ];
+        let mut affected = current.credit.holders();
+        affected.extend(next.holders());
+        affected.sort();
+        affected.dedup();
+        for p in affected.iter().filter(|p| Some(*p) != checked.as_ref()) {
+            let after = next.amount_of(p);
+            match charge.as_ref().filter(|(h, _)| h == p) {
+                Some((_, amount)) => {
+                    let Some(account) = self.account(p).await.map_err(failed)? else {
+                        return Err(WriteError::Failed(bad(
+                            "a hold's participant has no credit item",
+                        )));
+                    };
+                    let limit = account.limit.saturating_minus(*amount);
+                    items.push(
+                        self.set_holding(p, lot, after, Some(account.version), Some(limit))
+                            .map_err(failed)?,
+                    );
+                }
+                None if current.credit.amount_of(p) != after => {
+                    items.push(
+                        self.set_holding(p, lot, after, None, None)
+                            .map_err(failed)?,
+                    );
+                }
+                None => {}
+            }
+        }
+        items.push(self.set_lot_hold(lot, &current, &next).map_err(failed)?);
         self.transact(items).await
     }
 
@@ -470,15 +504,59 @@ impl CreditLedger for DynamoLotStore {
         participant: &ParticipantId,
         amount: Money,
         currency: Currency,
+        sequence: u64,
     ) -> Result<(), CreditError> {
-        retry("hold", || self.try_hold(lot, participant, amount, currency)).await
+        let op = LotCreditOp::Hold {
+            participant,
+            amount,
+            sequence,
+        };
+        let fits = Some((participant, currency));
+        retry("hold", || self.try_change(lot, op, fits)).await
     }
 
-    async fn release(&self, lot: &LotId) -> Result<(), CreditError> {
-        retry("release", || self.try_release(lot)).await
+    async fn propose(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let op = LotCreditOp::Propose {
+            participant,
+            amount,
+            sequence,
+        };
+        let fits = Some((participant, currency));
+        retry("propose", || self.try_change(lot, op, fits)).await
     }
 
-    async fn consume(&self, lot: &LotId) -> Result<(), CreditError> {
-        retry("consume", || self.try_consume(lot)).await
+    async fn withdraw(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let op = LotCreditOp::Withdraw {
+            participant,
+            sequence,
+        };
+        retry("withdraw", || self.try_change(lot, op, None)).await
+    }
+
+    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        let op = LotCreditOp::ClearProposals { sequence };
+        retry("clear_proposals", || self.try_change(lot, op, None)).await
+    }
+
+    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        let op = LotCreditOp::Release { sequence };
+        retry("release", || self.try_change(lot, op, None)).await
+    }
+
+    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        let op = LotCreditOp::Consume { sequence };
+        retry("consume", || self.try_change(lot, op, None)).await
     }
 }

@@ -1,12 +1,13 @@
 //! `MemoryCreditLedger`: the `CreditLedger` port in process memory. Holds
-//! are keyed by lot (a lot holds credit for one participant at a time), and
-//! every operation runs under one mutex, so a replaced hold moves from one
-//! participant to another atomically.
+//! are keyed by lot (each lot's [`LotCredit`] record: its committed hold,
+//! proposals and sequence), and every operation runs under one mutex, so a
+//! replaced hold moves from one participant to another atomically.
 
 use hammerfall_ports::{
-    CreditError, CreditLedger, CreditView, Currency, LotId, Money, ParticipantId,
+    CreditError, CreditLedger, CreditView, Currency, LotCredit, LotCreditOp, LotId, Money,
+    ParticipantId,
 };
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Most lots one participant may hold credit on at once; a further hold is
@@ -20,20 +21,14 @@ struct Account {
     limit: Money,
 }
 
-#[derive(Debug, Clone)]
-struct Hold {
-    participant: ParticipantId,
-    amount: Money,
-}
-
 #[derive(Debug, Default)]
 struct Inner {
     accounts: HashMap<ParticipantId, Account>,
-    holds: HashMap<LotId, Hold>,
+    /// Each lot's credit record (kept after release and consume: its
+    /// sequence is a tombstone).
+    lots: HashMap<LotId, LotCredit>,
     /// Lots each participant holds credit on (to sum their holds).
     held_lots: HashMap<ParticipantId, BTreeSet<LotId>>,
-    /// Lots whose hold was consumed: consuming again changes nothing.
-    consumed: HashSet<LotId>,
 }
 
 /// Bidder credit in memory (SPEC §3.1).
@@ -68,8 +63,8 @@ impl Inner {
             .into_iter()
             .flatten()
             .filter(|lot| Some(*lot) != except)
-            .filter_map(|lot| self.holds.get(lot))
-            .fold(Money::zero(currency), |sum, h| sum.plus(h.amount))
+            .filter_map(|lot| self.lots.get(lot)?.amount_of(participant))
+            .fold(Money::zero(currency), |sum, a| sum.plus(a))
     }
 
     fn view(&self, participant: &ParticipantId) -> Option<CreditView> {
@@ -84,21 +79,62 @@ impl Inner {
         })
     }
 
-    fn remove_hold(&mut self, lot: &LotId) -> Option<Hold> {
-        let hold = self.holds.remove(lot)?;
-        if let Some(lots) = self.held_lots.get_mut(&hold.participant) {
-            lots.remove(lot);
-            if lots.is_empty() {
-                self.held_lots.remove(&hold.participant);
-            }
-        }
-        Some(hold)
-    }
-
     fn has_holds(&self, participant: &ParticipantId) -> bool {
         self.held_lots
             .get(participant)
             .is_some_and(|l| !l.is_empty())
+    }
+
+    /// Applies `op` to the lot's record. `fits`: the participant whose
+    /// holding on the lot the op sets, and the currency it is in: checked
+    /// against their limit first.
+    fn change(
+        &mut self,
+        lot: &LotId,
+        op: LotCreditOp<'_>,
+        fits: Option<(&ParticipantId, Currency)>,
+    ) -> Result<(), CreditError> {
+        let current = self.lots.get(lot).cloned().unwrap_or_default();
+        let Some((next, charge)) = current.after(op) else {
+            return Ok(());
+        };
+        if let Some((participant, currency)) = fits {
+            let Some(account) = self
+                .accounts
+                .get(participant)
+                .copied()
+                .filter(|a| a.currency == currency)
+            else {
+                return Err(CreditError::Insufficient);
+            };
+            let own_lots = self.held_lots.get(participant).map_or(0, BTreeSet::len);
+            if own_lots >= MAX_HOLDS_PER_PARTICIPANT && current.amount_of(participant).is_none() {
+                return Err(CreditError::Insufficient);
+            }
+            let others = self.held(participant, currency, Some(lot));
+            let amount = next.amount_of(participant).unwrap_or(Money::zero(currency));
+            if amount > account.limit.saturating_minus(others) {
+                return Err(CreditError::Insufficient);
+            }
+        }
+        if let Some((holder, amount)) = charge
+            && let Some(account) = self.accounts.get_mut(&holder)
+        {
+            account.limit = account.limit.saturating_minus(amount);
+        }
+        for p in current.holders() {
+            if let Some(lots) = self.held_lots.get_mut(&p) {
+                lots.remove(lot);
+                if lots.is_empty() {
+                    self.held_lots.remove(&p);
+                }
+            }
+        }
+        for p in next.holders() {
+            self.held_lots.entry(p).or_default().insert(lot.clone());
+        }
+        self.lots.insert(lot.clone(), next);
+        Ok(())
     }
 }
 
@@ -133,62 +169,58 @@ impl CreditLedger for MemoryCreditLedger {
         participant: &ParticipantId,
         amount: Money,
         currency: Currency,
+        sequence: u64,
     ) -> Result<(), CreditError> {
-        let mut inner = self.lock();
-        let Some(account) = inner
-            .accounts
-            .get(participant)
-            .copied()
-            .filter(|a| a.currency == currency)
-        else {
-            return Err(CreditError::Insufficient);
+        let op = LotCreditOp::Hold {
+            participant,
+            amount,
+            sequence,
         };
-        let own_lots = inner.held_lots.get(participant).map_or(0, BTreeSet::len);
-        let replaces_own = inner
-            .holds
-            .get(lot)
-            .is_some_and(|h| &h.participant == participant);
-        if own_lots >= MAX_HOLDS_PER_PARTICIPANT && !replaces_own {
-            return Err(CreditError::Insufficient);
-        }
-        let others = inner.held(participant, currency, Some(lot));
-        if amount > account.limit.saturating_minus(others) {
-            return Err(CreditError::Insufficient);
-        }
-        inner.remove_hold(lot);
-        inner
-            .held_lots
-            .entry(participant.clone())
-            .or_default()
-            .insert(lot.clone());
-        inner.holds.insert(
-            lot.clone(),
-            Hold {
-                participant: participant.clone(),
-                amount,
-            },
-        );
-        Ok(())
+        self.lock().change(lot, op, Some((participant, currency)))
     }
 
-    async fn release(&self, lot: &LotId) -> Result<(), CreditError> {
-        self.lock().remove_hold(lot);
-        Ok(())
+    async fn propose(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let op = LotCreditOp::Propose {
+            participant,
+            amount,
+            sequence,
+        };
+        self.lock().change(lot, op, Some((participant, currency)))
     }
 
-    async fn consume(&self, lot: &LotId) -> Result<(), CreditError> {
-        let mut inner = self.lock();
-        if inner.consumed.contains(lot) {
-            return Ok(());
-        }
-        let Some(hold) = inner.remove_hold(lot) else {
-            return Ok(());
+    async fn withdraw(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let op = LotCreditOp::Withdraw {
+            participant,
+            sequence,
         };
-        if let Some(account) = inner.accounts.get_mut(&hold.participant) {
-            account.limit = account.limit.saturating_minus(hold.amount);
-        }
-        inner.consumed.insert(lot.clone());
-        Ok(())
+        self.lock().change(lot, op, None)
+    }
+
+    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.lock()
+            .change(lot, LotCreditOp::ClearProposals { sequence }, None)
+    }
+
+    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.lock()
+            .change(lot, LotCreditOp::Release { sequence }, None)
+    }
+
+    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.lock()
+            .change(lot, LotCreditOp::Consume { sequence }, None)
     }
 }
 
@@ -208,26 +240,26 @@ mod tests {
         let _ = ledger.set_limit(&ann, usd(10_000), Currency::USD).await;
         assert!(
             ledger
-                .hold(&lot, &ann, usd(4_000), Currency::USD)
+                .hold(&lot, &ann, usd(4_000), Currency::USD, 1)
                 .await
                 .is_ok()
         );
-        assert!(ledger.consume(&lot).await.is_ok());
-        // A lagging repair re-places the paid lot's hold; a second consume
+        assert!(ledger.consume(&lot, 2).await.is_ok());
+        // A (hypothetical) newer hold on the paid lot; a second consume
         // must not charge the payment twice.
         assert!(
             ledger
-                .hold(&lot, &ann, usd(4_000), Currency::USD)
+                .hold(&lot, &ann, usd(4_000), Currency::USD, 3)
                 .await
                 .is_ok()
         );
-        assert!(ledger.consume(&lot).await.is_ok());
+        assert!(ledger.consume(&lot, 4).await.is_ok());
         let view = ledger.credit(&ann).await.ok().flatten();
         assert_eq!(
             view.map(|v| (v.limit, v.held)),
             Some((usd(6_000), usd(4_000)))
         );
-        assert!(ledger.release(&lot).await.is_ok());
+        assert!(ledger.release(&lot, 5).await.is_ok());
         let view = ledger.credit(&ann).await.ok().flatten();
         assert_eq!(view.map(|v| v.available), Some(usd(6_000)));
     }

@@ -276,6 +276,12 @@ pub enum CreditOp {
     Credit,
     /// `hold`.
     Hold,
+    /// `propose` (the hold placed before a bid's commit).
+    Propose,
+    /// `withdraw`.
+    Withdraw,
+    /// `clear_proposals`.
+    ClearProposals,
     /// `release`.
     Release,
     /// `consume`.
@@ -288,6 +294,9 @@ impl CreditOp {
             CreditOp::SetLimit => "set_limit",
             CreditOp::Credit => "credit",
             CreditOp::Hold => "hold",
+            CreditOp::Propose => "propose",
+            CreditOp::Withdraw => "withdraw",
+            CreditOp::ClearProposals => "clear_proposals",
             CreditOp::Release => "release",
             CreditOp::Consume => "consume",
         }
@@ -409,18 +418,50 @@ impl<L: CreditLedger> CreditLedger for FaultyLedger<L> {
         participant: &ParticipantId,
         amount: Money,
         currency: Currency,
+        sequence: u64,
     ) -> Result<(), CreditError> {
-        let call = self.inner.hold(lot, participant, amount, currency);
+        let call = self
+            .inner
+            .hold(lot, participant, amount, currency, sequence);
         self.guarded(CreditOp::Hold, call).await
     }
 
-    async fn release(&self, lot: &LotId) -> Result<(), CreditError> {
-        let call = self.inner.release(lot);
+    async fn propose(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let call = self
+            .inner
+            .propose(lot, participant, amount, currency, sequence);
+        self.guarded(CreditOp::Propose, call).await
+    }
+
+    async fn withdraw(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let call = self.inner.withdraw(lot, participant, sequence);
+        self.guarded(CreditOp::Withdraw, call).await
+    }
+
+    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        let call = self.inner.clear_proposals(lot, sequence);
+        self.guarded(CreditOp::ClearProposals, call).await
+    }
+
+    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        let call = self.inner.release(lot, sequence);
         self.guarded(CreditOp::Release, call).await
     }
 
-    async fn consume(&self, lot: &LotId) -> Result<(), CreditError> {
-        let call = self.inner.consume(lot);
+    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        let call = self.inner.consume(lot, sequence);
         self.guarded(CreditOp::Consume, call).await
     }
 }

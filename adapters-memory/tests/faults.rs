@@ -134,7 +134,7 @@ async fn ledger_faults_fail_the_chosen_calls() {
 
     ledger.fail_nth(CreditOp::Hold, 1, CreditFault::Insufficient);
     assert!(matches!(
-        ledger.hold(&lot, &ann, usd(100), Currency::USD).await,
+        ledger.hold(&lot, &ann, usd(100), Currency::USD, 1).await,
         Err(CreditError::Insufficient)
     ));
     let held = |v: Option<hammerfall_ports::CreditView>| v.map(|v| v.held);
@@ -145,12 +145,12 @@ async fn ledger_faults_fail_the_chosen_calls() {
 
     assert!(
         ledger
-            .hold(&lot, &ann, usd(4_000), Currency::USD)
+            .hold(&lot, &ann, usd(4_000), Currency::USD, 1)
             .await
             .is_ok()
     );
     ledger.fail_nth(CreditOp::Consume, 1, CreditFault::LostAck);
-    match ledger.consume(&lot).await {
+    match ledger.consume(&lot, 2).await {
         Err(CreditError::Unavailable(source)) => assert!(source.is::<InjectedFault>()),
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -161,7 +161,7 @@ async fn ledger_faults_fail_the_chosen_calls() {
         "the lost-ack consume was applied"
     );
     assert!(
-        ledger.consume(&lot).await.is_ok(),
+        ledger.consume(&lot, 2).await.is_ok(),
         "and retrying it is harmless"
     );
     assert_eq!(ledger.calls(CreditOp::Consume), 2);

@@ -781,7 +781,7 @@ async fn a_ledger_failing_during_rule_9_fails_the_command_and_commits_nothing() 
     set_limit(svc, "ann", 100_000).await;
     world
         .ledger
-        .fail_nth(CreditOp::Hold, 1, CreditFault::Unavailable);
+        .fail_nth(CreditOp::Propose, 1, CreditFault::Unavailable);
     let failed = svc.submit(bid(&lot, "ann", cents(10_000), "a1")).await;
     assert!(matches!(failed, Err(ServiceError::Credit(_))), "{failed:?}");
     assert_eq!(load(&*world.store, &lot).await.sequence, 2);
@@ -825,10 +825,10 @@ async fn a_hold_placed_by_a_ledger_that_then_failed_does_not_outlive_the_failed_
         "done"
     );
 
-    // The ledger takes bob's hold over, then reports a failure.
+    // The ledger places bob's proposed hold, then reports a failure.
     world
         .ledger
-        .fail_nth(CreditOp::Hold, 1, CreditFault::LostAck);
+        .fail_nth(CreditOp::Propose, 1, CreditFault::LostAck);
     let failed = svc.submit(bid(&lot, "bob", cents(30_000), "b1")).await;
     assert!(matches!(failed, Err(ServiceError::Credit(_))), "{failed:?}");
     assert_eq!(load(&*world.store, &lot).await.sequence, 3, "not committed");

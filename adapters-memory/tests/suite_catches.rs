@@ -80,14 +80,36 @@ impl CreditLedger for FreeLunch {
         p: &ParticipantId,
         amount: Money,
         currency: Currency,
+        sequence: u64,
     ) -> Result<(), CreditError> {
-        self.0.hold(lot, p, amount, currency).await
+        self.0.hold(lot, p, amount, currency, sequence).await
     }
-    async fn release(&self, lot: &LotId) -> Result<(), CreditError> {
-        self.0.release(lot).await
+    async fn propose(
+        &self,
+        lot: &LotId,
+        p: &ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        self.0.propose(lot, p, amount, currency, sequence).await
     }
-    async fn consume(&self, lot: &LotId) -> Result<(), CreditError> {
-        self.0.release(lot).await
+    async fn withdraw(
+        &self,
+        lot: &LotId,
+        p: &ParticipantId,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        self.0.withdraw(lot, p, sequence).await
+    }
+    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.0.clear_proposals(lot, sequence).await
+    }
+    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.0.release(lot, sequence).await
+    }
+    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.0.release(lot, sequence).await
     }
 }
 

@@ -1,12 +1,17 @@
-//! The credit ledger's SQL (SPEC §3.1): limits per participant, one hold
-//! per lot, consumed lots. Writes run on the writer thread under a
+//! The credit ledger's SQL (SPEC §3.1): limits per participant; per lot its
+//! committed hold (`credit_holds`), proposals (`credit_proposals`), the
+//! highest committed sequence applied (`credit_lots`, schema v3) and
+//! whether it was consumed (`credit_consumed`): the record
+//! [`LotCredit`] whose rules order the writes. Writes run on the writer thread under a
 //! savepoint (so a refused hold changes nothing), reads on a reader.
 
 use crate::writer::{CreditDone, CreditOp, Fail};
 use hammerfall_ports::{
-    CreditError, CreditView, Currency, LotId, Money, ParticipantId, parse_decimal,
+    CreditError, CreditView, Currency, LotCredit, LotCreditOp, LotId, Money, ParticipantId,
+    parse_decimal,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
 
 /// Most lots one participant may hold credit on at once; a further hold
 /// is refused as [`CreditError::Insufficient`]. Bounds the work of summing
@@ -57,22 +62,34 @@ fn account(
     .transpose()
 }
 
-/// `participant`'s holds: (lot, amount), in `currency`.
+/// `participant`'s holds: (lot, amount), in `currency`. On a lot where
+/// they have both a committed hold and a proposal, the larger
+/// ([`LotCredit::amount_of`]).
 fn holds(
     conn: &Connection,
     participant: &ParticipantId,
     currency: Currency,
 ) -> Result<Vec<(String, Money)>, CreditError> {
     let rows: Vec<(String, String)> = conn
-        .prepare_cached("SELECT lot, amount FROM credit_holds WHERE participant = ?1")
+        .prepare_cached(
+            "SELECT lot, amount FROM credit_holds WHERE participant = ?1
+             UNION ALL
+             SELECT lot, amount FROM credit_proposals WHERE participant = ?1",
+        )
         .and_then(|mut s| {
             s.query_map([participant.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
         .map_err(sql)?;
-    rows.into_iter()
-        .map(|(lot, amount)| Ok((lot, money(&amount, currency)?)))
-        .collect()
+    let mut by_lot: BTreeMap<String, Money> = BTreeMap::new();
+    for (lot, amount) in rows {
+        let amount = money(&amount, currency)?;
+        let entry = by_lot.entry(lot).or_insert(amount);
+        if amount > *entry {
+            *entry = amount;
+        }
+    }
+    Ok(by_lot.into_iter().collect())
 }
 
 /// A participant's credit, if they have a limit.
@@ -99,6 +116,96 @@ fn refuse<T>(e: CreditError) -> Result<T, Fail<CreditError>> {
     Err(Fail::Refused(e))
 }
 
+/// A change to one lot's credit record, owned (it crosses to the writer
+/// thread): [`LotCreditOp`] plus the currency a hold must fit in.
+pub(crate) enum LotChange {
+    Hold {
+        participant: ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    },
+    Propose {
+        participant: ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    },
+    Withdraw {
+        participant: ParticipantId,
+        sequence: u64,
+    },
+    ClearProposals {
+        sequence: u64,
+    },
+    Release {
+        sequence: u64,
+    },
+    Consume {
+        sequence: u64,
+    },
+}
+
+impl LotChange {
+    fn op(&self) -> LotCreditOp<'_> {
+        match self {
+            LotChange::Hold {
+                participant,
+                amount,
+                sequence,
+                ..
+            } => LotCreditOp::Hold {
+                participant,
+                amount: *amount,
+                sequence: *sequence,
+            },
+            LotChange::Propose {
+                participant,
+                amount,
+                sequence,
+                ..
+            } => LotCreditOp::Propose {
+                participant,
+                amount: *amount,
+                sequence: *sequence,
+            },
+            LotChange::Withdraw {
+                participant,
+                sequence,
+            } => LotCreditOp::Withdraw {
+                participant,
+                sequence: *sequence,
+            },
+            LotChange::ClearProposals { sequence } => LotCreditOp::ClearProposals {
+                sequence: *sequence,
+            },
+            LotChange::Release { sequence } => LotCreditOp::Release {
+                sequence: *sequence,
+            },
+            LotChange::Consume { sequence } => LotCreditOp::Consume {
+                sequence: *sequence,
+            },
+        }
+    }
+
+    /// Whose holding the change sets, in which currency: it must fit.
+    fn fits(&self) -> Option<(&ParticipantId, Currency)> {
+        match self {
+            LotChange::Hold {
+                participant,
+                currency,
+                ..
+            }
+            | LotChange::Propose {
+                participant,
+                currency,
+                ..
+            } => Some((participant, *currency)),
+            _ => None,
+        }
+    }
+}
+
 /// Carries out a ledger write inside the writer's transaction.
 pub(crate) fn write(conn: &Connection, op: &CreditOp) -> Result<CreditDone, Fail<CreditError>> {
     let result = match op {
@@ -107,14 +214,7 @@ pub(crate) fn write(conn: &Connection, op: &CreditOp) -> Result<CreditDone, Fail
             limit,
             currency,
         } => set_limit(conn, participant, *limit, *currency),
-        CreditOp::Hold {
-            lot,
-            participant,
-            amount,
-            currency,
-        } => hold(conn, lot, participant, *amount, *currency).map(|()| CreditDone::Done),
-        CreditOp::Release { lot } => release(conn, lot).map(|()| CreditDone::Done),
-        CreditOp::Consume { lot } => consume(conn, lot).map(|()| CreditDone::Done),
+        CreditOp::Lot { lot, change } => change_lot(conn, lot, change).map(|()| CreditDone::Done),
     };
     result.or_else(refuse)
 }
@@ -148,80 +248,139 @@ fn set_limit(
         .ok_or(CreditError::InUse)
 }
 
-fn hold(
-    conn: &Connection,
-    lot: &LotId,
-    participant: &ParticipantId,
-    amount: Money,
-    currency: Currency,
-) -> Result<(), CreditError> {
-    let Some((_, limit)) = account(conn, participant)?.filter(|(c, _)| *c == currency) else {
-        return Err(CreditError::Insufficient);
-    };
-    let own = holds(conn, participant, currency)?;
-    let replaces_own = own.iter().any(|(l, _)| l == lot.as_str());
-    if own.len() >= MAX_HOLDS_PER_PARTICIPANT && !replaces_own {
-        return Err(CreditError::Insufficient);
-    }
-    let others = own
-        .iter()
-        .filter(|(l, _)| l != lot.as_str())
-        .fold(Money::zero(currency), |sum, (_, a)| sum.plus(*a));
-    if amount > limit.saturating_minus(others) {
-        return Err(CreditError::Insufficient);
-    }
-    conn.prepare_cached(
-        "INSERT INTO credit_holds (lot, participant, amount) VALUES (?1, ?2, ?3)
-         ON CONFLICT (lot) DO UPDATE SET participant = ?2, amount = ?3",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            lot.as_str(),
-            participant.as_str(),
-            amount.amount().to_string()
-        ])
-    })
-    .map_err(sql)?;
-    Ok(())
-}
-
-fn release(conn: &Connection, lot: &LotId) -> Result<(), CreditError> {
-    conn.prepare_cached("DELETE FROM credit_holds WHERE lot = ?1")
-        .and_then(|mut s| s.execute([lot.as_str()]))
+/// A lot's credit record as stored (empty when it has none).
+fn lot_credit(conn: &Connection, lot: &LotId) -> Result<LotCredit, CreditError> {
+    let id = lot.as_str();
+    let sequence: Option<i64> = conn
+        .prepare_cached("SELECT sequence FROM credit_lots WHERE lot = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
         .map_err(sql)?;
-    Ok(())
-}
-
-fn consume(conn: &Connection, lot: &LotId) -> Result<(), CreditError> {
-    let consumed = conn
-        .prepare_cached("SELECT 1 FROM credit_consumed WHERE lot = ?1")
-        .and_then(|mut s| s.exists([lot.as_str()]))
-        .map_err(sql)?;
-    if consumed {
-        return Ok(());
-    }
     let held: Option<(String, String)> = conn
         .prepare_cached("SELECT participant, amount FROM credit_holds WHERE lot = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(sql)?;
+    let proposed: Vec<(String, String, i64)> = conn
+        .prepare_cached("SELECT participant, amount, sequence FROM credit_proposals WHERE lot = ?1")
         .and_then(|mut s| {
-            s.query_row([lot.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
         })
         .map_err(sql)?;
-    let Some((participant, amount)) = held else {
+    let consumed = conn
+        .prepare_cached("SELECT 1 FROM credit_consumed WHERE lot = ?1")
+        .and_then(|mut s| s.exists([id]))
+        .map_err(sql)?;
+    // Amounts are stored as decimal text in their holder's currency.
+    let amount = |who: &ParticipantId, text: &str| -> Result<Money, CreditError> {
+        let (currency, _) = account(conn, who)?.ok_or_else(|| bad(who.as_str()))?;
+        money(text, currency)
+    };
+    let person = |text: &str| ParticipantId::new(text).map_err(|_| bad(text));
+    let hold = match held {
+        Some((p, a)) => {
+            let p = person(&p)?;
+            let a = amount(&p, &a)?;
+            Some((p, a))
+        }
+        None => None,
+    };
+    let mut proposals = BTreeMap::new();
+    for (p, a, seq) in proposed {
+        let p = person(&p)?;
+        let a = amount(&p, &a)?;
+        proposals.insert(p, (a, u64::try_from(seq).map_err(|_| bad("sequence"))?));
+    }
+    Ok(LotCredit {
+        sequence: sequence.map_or(Ok(0), |s| u64::try_from(s).map_err(|_| bad("sequence")))?,
+        hold,
+        proposals,
+        consumed,
+    })
+}
+
+fn run(
+    conn: &Connection,
+    sql_text: &str,
+    params: impl rusqlite::Params,
+) -> Result<(), CreditError> {
+    conn.prepare_cached(sql_text)
+        .and_then(|mut s| s.execute(params))
+        .map_err(sql)?;
+    Ok(())
+}
+
+fn seq(sequence: u64) -> i64 {
+    i64::try_from(sequence).unwrap_or(i64::MAX)
+}
+
+/// Applies `change` to the lot's record: the ordering rules are
+/// [`LotCredit::after`]'s; this checks the fit and writes the difference.
+fn change_lot(conn: &Connection, lot: &LotId, change: &LotChange) -> Result<(), CreditError> {
+    let current = lot_credit(conn, lot)?;
+    let Some((next, charge)) = current.after(change.op()) else {
         return Ok(());
     };
-    release(conn, lot)?;
-    let participant = ParticipantId::new(&participant).map_err(|_| bad(&participant))?;
-    if let Some((currency, limit)) = account(conn, &participant)? {
-        let lowered = limit.saturating_minus(money(&amount, currency)?);
-        conn.prepare_cached("UPDATE credit_accounts SET credit_limit = ?2 WHERE participant = ?1")
-            .and_then(|mut s| {
-                s.execute(params![participant.as_str(), lowered.amount().to_string()])
-            })
-            .map_err(sql)?;
+    if let Some((participant, currency)) = change.fits() {
+        let Some((_, limit)) = account(conn, participant)?.filter(|(c, _)| *c == currency) else {
+            return Err(CreditError::Insufficient);
+        };
+        let own = holds(conn, participant, currency)?;
+        let replaces_own = current.amount_of(participant).is_some();
+        if own.len() >= MAX_HOLDS_PER_PARTICIPANT && !replaces_own {
+            return Err(CreditError::Insufficient);
+        }
+        let others = own
+            .iter()
+            .filter(|(l, _)| l != lot.as_str())
+            .fold(Money::zero(currency), |sum, (_, a)| sum.plus(*a));
+        let amount = next.amount_of(participant).unwrap_or(Money::zero(currency));
+        if amount > limit.saturating_minus(others) {
+            return Err(CreditError::Insufficient);
+        }
     }
-    conn.prepare_cached("INSERT INTO credit_consumed (lot) VALUES (?1)")
-        .and_then(|mut s| s.execute([lot.as_str()]))
-        .map_err(sql)?;
+    let id = lot.as_str();
+    if let Some((holder, amount)) = charge
+        && let Some((_, limit)) = account(conn, &holder)?
+    {
+        let lowered = limit.saturating_minus(amount);
+        run(
+            conn,
+            "UPDATE credit_accounts SET credit_limit = ?2 WHERE participant = ?1",
+            params![holder.as_str(), lowered.amount().to_string()],
+        )?;
+    }
+    if next.sequence != current.sequence {
+        run(
+            conn,
+            "INSERT INTO credit_lots (lot, sequence) VALUES (?1, ?2)
+             ON CONFLICT (lot) DO UPDATE SET sequence = ?2",
+            params![id, seq(next.sequence)],
+        )?;
+    }
+    if next.hold != current.hold {
+        match &next.hold {
+            Some((p, a)) => run(
+                conn,
+                "INSERT INTO credit_holds (lot, participant, amount) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (lot) DO UPDATE SET participant = ?2, amount = ?3",
+                params![id, p.as_str(), a.amount().to_string()],
+            )?,
+            None => run(conn, "DELETE FROM credit_holds WHERE lot = ?1", [id])?,
+        }
+    }
+    if next.proposals != current.proposals {
+        run(conn, "DELETE FROM credit_proposals WHERE lot = ?1", [id])?;
+        for (p, (a, s)) in &next.proposals {
+            run(
+                conn,
+                "INSERT INTO credit_proposals (lot, participant, amount, sequence)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, p.as_str(), a.amount().to_string(), seq(*s)],
+            )?;
+        }
+    }
+    if next.consumed && !current.consumed {
+        run(conn, "INSERT INTO credit_consumed (lot) VALUES (?1)", [id])?;
+    }
     Ok(())
 }

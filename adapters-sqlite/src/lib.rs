@@ -59,12 +59,14 @@
 //!
 //! **Credit holds** are written through the same writer, but in their own
 //! requests (the `CreditLedger` port is separate from `LotCommit`): a hold
-//! is placed before its bid's commit and released/shrunk/consumed after
-//! it. A crash in between leaves a hold that the lot's state does not
-//! need, or misses a release; the service repairs a lot's hold from its
-//! state whenever it loads the lot (holds are a pure function of the
-//! state), so ledger and lots agree again before the lot takes its next
-//! command.
+//! is proposed before its bid's commit (next to the lot's committed hold)
+//! and committed/released/shrunk/consumed after it, each write carrying
+//! the lot sequence it reflects so a late one changes nothing (the saga in
+//! `hammerfall_ports::credit`). A crash in between leaves a proposal the
+//! lot's state does not need, or misses a release; the service repairs a
+//! lot's hold from its state whenever it loads the lot (holds are a pure
+//! function of the state), so ledger and lots agree again before the lot
+//! takes its next command.
 //!
 //! **Events** reach subscribers through the service's publisher right
 //! after the commit; their durable copy is the `log` table, written in the

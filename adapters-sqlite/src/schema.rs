@@ -124,6 +124,26 @@ const MIGRATIONS: &[&str] = &[
     -- ones its events imply (one per BidAccepted) stores an empty `bids`
     -- blob rather than a second copy of them (codec::implied_bids).
     ",
+    // 3: versioned credit holds (the saga in ports' credit module). Each
+    // lot's highest committed sequence applied to its holds, kept after a
+    // release or consume (a tombstone), so an older write changes nothing;
+    // and holds proposed ahead of a bid's commit, next to the lot's
+    // committed hold in `credit_holds`. Lots from version 2 have no row:
+    // sequence 0, any write applies (as it did).
+    "
+    CREATE TABLE credit_lots (
+        lot      TEXT PRIMARY KEY,
+        sequence INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE credit_proposals (
+        lot         TEXT    NOT NULL,
+        participant TEXT    NOT NULL,
+        amount      TEXT    NOT NULL,
+        sequence    INTEGER NOT NULL,   -- the proposed lot state's
+        PRIMARY KEY (lot, participant)
+    ) WITHOUT ROWID;
+    CREATE INDEX credit_proposals_by_participant ON credit_proposals (participant);
+    ",
 ];
 
 /// Brings a file at `from` up to [`SCHEMA_VERSION`]. Runs inside the

@@ -5,6 +5,7 @@
 
 use crate::codec;
 use crate::commit::EncodedCommit;
+use crate::ledger::LotChange;
 use crate::open::{OpenError, OpenOptions};
 use crate::outbox::{self, OutboxEntry};
 use crate::queries;
@@ -111,6 +112,14 @@ impl SqliteStore {
             .run(query)
             .await
             .unwrap_or_else(|_| Err(StoreError::Unavailable(stopped())))
+    }
+
+    async fn lot_credit_write(&self, lot: &LotId, change: LotChange) -> Result<(), CreditError> {
+        let op = CreditOp::Lot {
+            lot: lot.clone(),
+            change,
+        };
+        self.credit_write(op).await.map(drop)
     }
 
     async fn credit_write(&self, op: CreditOp) -> Result<CreditDone, CreditError> {
@@ -301,23 +310,59 @@ impl CreditLedger for SqliteStore {
         participant: &ParticipantId,
         amount: Money,
         currency: Currency,
+        sequence: u64,
     ) -> Result<(), CreditError> {
-        let op = CreditOp::Hold {
-            lot: lot.clone(),
+        let change = LotChange::Hold {
             participant: participant.clone(),
             amount,
             currency,
+            sequence,
         };
-        self.credit_write(op).await.map(drop)
+        self.lot_credit_write(lot, change).await
     }
 
-    async fn release(&self, lot: &LotId) -> Result<(), CreditError> {
-        let op = CreditOp::Release { lot: lot.clone() };
-        self.credit_write(op).await.map(drop)
+    async fn propose(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let change = LotChange::Propose {
+            participant: participant.clone(),
+            amount,
+            currency,
+            sequence,
+        };
+        self.lot_credit_write(lot, change).await
     }
 
-    async fn consume(&self, lot: &LotId) -> Result<(), CreditError> {
-        let op = CreditOp::Consume { lot: lot.clone() };
-        self.credit_write(op).await.map(drop)
+    async fn withdraw(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        sequence: u64,
+    ) -> Result<(), CreditError> {
+        let change = LotChange::Withdraw {
+            participant: participant.clone(),
+            sequence,
+        };
+        self.lot_credit_write(lot, change).await
+    }
+
+    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.lot_credit_write(lot, LotChange::ClearProposals { sequence })
+            .await
+    }
+
+    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.lot_credit_write(lot, LotChange::Release { sequence })
+            .await
+    }
+
+    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
+        self.lot_credit_write(lot, LotChange::Consume { sequence })
+            .await
     }
 }

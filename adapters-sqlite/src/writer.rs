@@ -9,7 +9,7 @@
 //! the `synchronous` level the store was opened with.
 
 use crate::commit::{EncodedCommit, Statements, write_entry};
-use crate::ledger;
+use crate::ledger::{self, LotChange};
 use crate::open::WAL_AUTOCHECKPOINT_PAGES;
 use hammerfall_ports::{
     CreditError, CreditView, Currency, LotId, Money, ParticipantId, StoreError,
@@ -53,18 +53,8 @@ pub(crate) enum CreditOp {
         limit: Money,
         currency: Currency,
     },
-    Hold {
-        lot: LotId,
-        participant: ParticipantId,
-        amount: Money,
-        currency: Currency,
-    },
-    Release {
-        lot: LotId,
-    },
-    Consume {
-        lot: LotId,
-    },
+    /// A change to one lot's credit record.
+    Lot { lot: LotId, change: LotChange },
 }
 
 /// What a ledger operation answers.

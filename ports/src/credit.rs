@@ -5,10 +5,61 @@
 //! needs are a pure function of its state (the engine's `required_hold`), so
 //! a ledger that lags behind a crash is repaired by setting each lot's hold
 //! again: every operation here is idempotent.
+//!
+//! # Why writes carry the lot's sequence (the credit saga)
+//!
+//! The ledger is written outside the lot's commit, and two engines may
+//! work one lot at once (two processes on one table, a queue redelivery
+//! after a timeout). Their ledger writes can then land out of order: a
+//! write judged on the lot at sequence 10 arriving after another engine
+//! committed 11 and set the hold 11 needs. So every write says which lot
+//! state it reflects, and the ledger keeps per lot the highest
+//! *committed* sequence it applied ([`LotCredit::sequence`], kept after a
+//! release or consume as a tombstone): an older write changes nothing.
+//! Only one lot state is ever committed per sequence (the store's
+//! compare-and-set), so two writes at the same sequence say the same thing
+//! and re-applying one is harmless.
+//!
+//! A bid's hold must be in place *before* its commit (rule 9: the bid is
+//! refused if it does not fit), when the state it is for is only proposed:
+//! another engine may commit a different state at that sequence, or the
+//! commit may fail. Such a hold is a **proposal** ([`CreditLedger::propose`]):
+//! it is added next to the lot's committed hold, never in its place, so
+//!
+//! - the previous leader stays held until the new state is committed and
+//!   its committed hold replaces theirs (a crash between the proposal and
+//!   the commit frees nobody's credit);
+//! - a committed write at sequence `s` drops every proposal for a sequence
+//!   up to `s` (the state at `s` is committed: the proposal became it, or
+//!   lost to it), and a proposal at or below the committed sequence is
+//!   stale (its commit cannot succeed);
+//! - an engine whose commit failed withdraws its own proposals
+//!   ([`CreditLedger::withdraw`]) and sets the committed hold from the
+//!   stored lot: a repair never needs to go back below a sequence, so the
+//!   recorded sequence only ever moves forward.
+//!
+//! - an engine that loads a lot afresh (after a restart, or a cache miss)
+//!   sets its committed hold and clears its proposals
+//!   ([`CreditLedger::clear_proposals`]): a proposal left by an engine that
+//!   crashed before its commit over-holds its bidder only until then.
+//!
+//! A participant's holding on a lot is the larger of their committed hold
+//! and their proposal there ([`LotCredit::amount_of`]): raising one's own
+//! maximum needs only the difference.
+//!
+//! What is narrowed, not closed (two engines on one lot at the same
+//! moment): a proposal can be dropped while its engine is still about to
+//! commit (another engine loading the lot clears it, or withdraws the same
+//! bidder's proposal at the same sequence after its own commit failed).
+//! The bidder is then held again by the committed hold the committing
+//! engine writes right after its commit; until then (milliseconds) their
+//! credit is free, and if they spend it elsewhere in that window the
+//! committed hold is refused and the lot's next load retries it.
 
 use crate::ids::{LotId, ParticipantId};
 use crate::money::{Currency, Money};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// A participant's credit (the body of `GET /participants/{id}/credit`).
@@ -42,18 +93,196 @@ pub enum CreditError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// One change to a lot's credit record (see [`LotCredit::after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LotCreditOp<'a> {
+    /// The committed state at `sequence` needs `participant` held `amount`.
+    Hold {
+        /// Who.
+        participant: &'a ParticipantId,
+        /// How much.
+        amount: Money,
+        /// The committed state's sequence.
+        sequence: u64,
+    },
+    /// The committed state at `sequence` needs no hold.
+    Release {
+        /// The committed state's sequence.
+        sequence: u64,
+    },
+    /// The committed state at `sequence` paid the settlement.
+    Consume {
+        /// The committed state's sequence.
+        sequence: u64,
+    },
+    /// A state about to be committed at `sequence` needs `participant`
+    /// held `amount`.
+    Propose {
+        /// Who.
+        participant: &'a ParticipantId,
+        /// How much.
+        amount: Money,
+        /// The proposed state's sequence.
+        sequence: u64,
+    },
+    /// The committed state at `sequence` was loaded afresh (after a
+    /// restart, or a cache miss): proposals left by engines that crashed
+    /// before their commit are dropped, all of them.
+    ClearProposals {
+        /// The loaded state's sequence.
+        sequence: u64,
+    },
+    /// The commit of the state proposed at `sequence` failed.
+    Withdraw {
+        /// Whose proposal.
+        participant: &'a ParticipantId,
+        /// The proposed state's sequence.
+        sequence: u64,
+    },
+}
+
+/// A lot's credit record, as every ledger keeps it: the one place the
+/// ordering rules of the saga (module docs) are written, so the adapters
+/// only store it and move the participants' totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LotCredit {
+    /// Highest committed lot sequence applied (0: none). Kept after a
+    /// release or consume: a tombstone that refuses older writes.
+    pub sequence: u64,
+    /// The committed state's hold.
+    pub hold: Option<(ParticipantId, Money)>,
+    /// Proposals: participant → (amount, proposed sequence); each is above
+    /// `sequence`.
+    pub proposals: BTreeMap<ParticipantId, (Money, u64)>,
+    /// The hold was consumed (a payment): consuming again changes nothing.
+    pub consumed: bool,
+}
+
+impl LotCredit {
+    /// What `participant` holds on the lot: the larger of their committed
+    /// hold and their proposal.
+    pub fn amount_of(&self, participant: &ParticipantId) -> Option<Money> {
+        let held = self
+            .hold
+            .as_ref()
+            .filter(|(p, _)| p == participant)
+            .map(|(_, a)| *a);
+        let proposed = self.proposals.get(participant).map(|(a, _)| *a);
+        match (held, proposed) {
+            (Some(h), Some(p)) => Some(if p > h { p } else { h }),
+            (h, p) => h.or(p),
+        }
+    }
+
+    /// Everyone holding credit on the lot.
+    pub fn holders(&self) -> Vec<ParticipantId> {
+        let mut all: Vec<ParticipantId> = self.proposals.keys().cloned().collect();
+        if let Some((p, _)) = &self.hold
+            && !self.proposals.contains_key(p)
+        {
+            all.push(p.clone());
+        }
+        all
+    }
+
+    /// The record after `op`, or None when `op` changes nothing (it is
+    /// stale: the lot's committed sequence is past it; or the record is
+    /// already as asked). Also returns whose limit a consume lowers, and
+    /// by how much.
+    pub fn after(
+        &self,
+        op: LotCreditOp<'_>,
+    ) -> Option<(LotCredit, Option<(ParticipantId, Money)>)> {
+        let mut next = self.clone();
+        let mut charge = None;
+        match op {
+            LotCreditOp::Hold { sequence, .. }
+            | LotCreditOp::Release { sequence }
+            | LotCreditOp::Consume { sequence } => {
+                if sequence < self.sequence {
+                    return None;
+                }
+                next.sequence = sequence;
+                next.proposals.retain(|_, (_, s)| *s > sequence);
+                match op {
+                    LotCreditOp::Hold {
+                        participant,
+                        amount,
+                        ..
+                    } => next.hold = Some((participant.clone(), amount)),
+                    LotCreditOp::Release { .. } => next.hold = None,
+                    _ if self.consumed => {}
+                    _ => {
+                        charge = next.hold.take();
+                        next.consumed = charge.is_some();
+                    }
+                }
+            }
+            LotCreditOp::Propose {
+                participant,
+                amount,
+                sequence,
+            } => {
+                if sequence <= self.sequence {
+                    return None;
+                }
+                let entry = next
+                    .proposals
+                    .entry(participant.clone())
+                    .or_insert((amount, sequence));
+                *entry = (
+                    if amount > entry.0 { amount } else { entry.0 },
+                    entry.1.max(sequence),
+                );
+            }
+            LotCreditOp::ClearProposals { sequence } => {
+                if sequence < self.sequence {
+                    return None;
+                }
+                next.proposals.clear();
+            }
+            LotCreditOp::Withdraw {
+                participant,
+                sequence,
+            } => {
+                if self.proposals.get(participant).map(|(_, s)| *s) == Some(sequence) {
+                    next.proposals.remove(participant);
+                }
+            }
+        }
+        (next != *self).then_some((next, charge))
+    }
+}
+
 /// Bidder credit.
 ///
-/// Contract:
-/// - `hold(lot, p, amount)` MUST atomically replace the lot's hold (whoever
-///   held it) with `p`'s hold of `amount`, and MUST fail with
-///   [`CreditError::Insufficient`], changing nothing, if `p` has no limit in
-///   `currency` or `amount` exceeds `p`'s available credit not counting the
-///   lot's current hold.
-/// - `release(lot)` MUST remove the lot's hold (no-op without one).
-/// - `consume(lot)` MUST remove the lot's hold and lower its holder's limit
-///   by the held amount, once: consuming a lot twice changes nothing.
-/// - Available credit MUST never be negative.
+/// Contract (the ordering rules are [`LotCredit::after`]'s; see the module
+/// docs for why):
+/// - `hold(lot, p, amount, currency, sequence)` — the lot's committed state
+///   at `sequence` needs `p` held `amount`. If `sequence` is below the
+///   lot's committed sequence it MUST change nothing and succeed (stale);
+///   otherwise it MUST atomically replace the lot's committed hold (whoever
+///   held it) with `p`'s, drop the lot's proposals for sequences up to
+///   `sequence`, and record `sequence`; and it MUST fail with
+///   [`CreditError::Insufficient`], changing nothing, if `p` has no limit
+///   in `currency` or what `p` then holds on the lot exceeds `p`'s
+///   available credit not counting the lot.
+/// - `propose(lot, p, amount, currency, sequence)` — the same for a state
+///   about to be committed, checked the same way, but ADDED next to the
+///   lot's committed hold (which stays); stale (changes nothing, succeeds)
+///   unless `sequence` is above the lot's committed sequence.
+/// - `withdraw(lot, p, sequence)` MUST remove `p`'s proposal at exactly
+///   `sequence` (no-op otherwise).
+/// - `clear_proposals(lot, sequence)` MUST remove every proposal of the
+///   lot, unless `sequence` is below its committed sequence (stale).
+/// - `release(lot, sequence)` MUST remove the lot's committed hold (no-op
+///   without one), and `consume(lot, sequence)` MUST remove it and lower
+///   its holder's limit by the held amount, once: consuming a lot twice
+///   changes nothing. Both are stale below the lot's committed sequence,
+///   and record `sequence` (a tombstone) otherwise.
+/// - Every write at the sequence already recorded re-applies (idempotent).
+/// - A participant's held credit is the sum over lots of
+///   [`LotCredit::amount_of`]; available credit MUST never be negative.
 pub trait CreditLedger: Send + Sync + 'static {
     /// Sets (replaces) a participant's limit.
     fn set_limit(
@@ -69,18 +298,55 @@ pub trait CreditLedger: Send + Sync + 'static {
         participant: &ParticipantId,
     ) -> impl Future<Output = Result<Option<CreditView>, CreditError>> + Send;
 
-    /// Places (or replaces) the lot's hold.
+    /// Sets the lot's committed hold for its state at `sequence`.
     fn hold(
         &self,
         lot: &LotId,
         participant: &ParticipantId,
         amount: Money,
         currency: Currency,
+        sequence: u64,
     ) -> impl Future<Output = Result<(), CreditError>> + Send;
 
-    /// Removes the lot's hold.
-    fn release(&self, lot: &LotId) -> impl Future<Output = Result<(), CreditError>> + Send;
+    /// Adds a proposed hold for the state about to be committed at
+    /// `sequence`.
+    fn propose(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        amount: Money,
+        currency: Currency,
+        sequence: u64,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
 
-    /// Turns the lot's hold into a payment: limit and held drop by its amount.
-    fn consume(&self, lot: &LotId) -> impl Future<Output = Result<(), CreditError>> + Send;
+    /// Withdraws `participant`'s proposal at `sequence` (its commit failed).
+    fn withdraw(
+        &self,
+        lot: &LotId,
+        participant: &ParticipantId,
+        sequence: u64,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+
+    /// Drops every proposal of the lot (its committed state at `sequence`
+    /// was loaded afresh: proposals of crashed engines must not linger).
+    fn clear_proposals(
+        &self,
+        lot: &LotId,
+        sequence: u64,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+
+    /// Removes the lot's committed hold (its state at `sequence` needs none).
+    fn release(
+        &self,
+        lot: &LotId,
+        sequence: u64,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+
+    /// Turns the lot's hold into a payment (its state at `sequence` is
+    /// paid): limit and held drop by its amount.
+    fn consume(
+        &self,
+        lot: &LotId,
+        sequence: u64,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
 }

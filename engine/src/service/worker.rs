@@ -9,7 +9,7 @@ use crate::{advance, apply, create, create_from, judge_into, next_due};
 use hammerfall_ports::{
     Command, CommandEnvelope, CommandId, CommandKey, CommandOutcome, CommandRecord, CreditError,
     CreditLedger, EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit, LotId,
-    LotStore, Rejection, SequencedEvent, StoreError, Timestamp,
+    LotStore, ParticipantId, Rejection, SequencedEvent, SettlementStatus, StoreError, Timestamp,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -168,6 +168,9 @@ struct LotWork {
     /// record (one string to hash, not a whole key).
     recorded: FastMap<CommandId, usize>,
     answers: Vec<(Request, Answer)>,
+    /// Holds proposed to the ledger for this batch's states (who, at which
+    /// sequence): withdrawn if the commit fails (see `CreditLedger`).
+    proposed: Vec<(ParticipantId, u64)>,
 }
 
 /// Records of one lot in a batch up to which a retry is found by a scan.
@@ -373,6 +376,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 let loaded = self.ports.store.load(lot_id).await?;
                 if let Some(lot) = &loaded {
                     self.reconcile_credit(lot).await;
+                    self.clear_proposals(lot).await;
                 }
                 loaded
             }
@@ -395,21 +399,32 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             commit,
             recorded: FastMap::default(),
             answers: Vec::new(),
+            proposed: Vec::new(),
         }))
     }
 
+    /// Sets the lot's committed hold from a committed state (versioned
+    /// with its sequence: a stale state changes nothing). A paid lot's hold
+    /// is consumed (a no-op if it was), so a crash between a payment's
+    /// commit and its consume still charges the payment.
     async fn reconcile_credit(&self, lot: &Lot) {
         if !credit::is_checked(lot) {
             return;
         }
+        let ledger = &self.ports.ledger;
+        let (id, sequence) = (&lot.lot_id, lot.sequence);
+        let paid = lot
+            .settlement
+            .as_ref()
+            .is_some_and(|s| s.status == SettlementStatus::Paid);
         let result = match credit::required_hold(lot) {
             Some(h) => {
-                self.ports
-                    .ledger
-                    .hold(&lot.lot_id, &h.participant, h.amount, lot.currency())
+                ledger
+                    .hold(id, &h.participant, h.amount, lot.currency(), sequence)
                     .await
             }
-            None => self.ports.ledger.release(&lot.lot_id).await,
+            None if paid => ledger.consume(id, sequence).await,
+            None => ledger.release(id, sequence).await,
         };
         if let Err(e) = result {
             tracing::warn!(lot = %lot.lot_id, error = %e, "could not reconcile the lot's credit hold");
@@ -548,16 +563,18 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
         if let (Some(hold), Some(before)) = (hold, before) {
             match self.place_hold(&lot, &hold).await {
-                Ok(()) => {}
+                Ok(false) => {}
+                Ok(true) => work.proposed.push((hold.participant, lot.sequence)),
                 Err(CreditError::Insufficient) => {
                     work.working = Some(before);
                     return Ok(Err(Rejection::InsufficientCredit));
                 }
                 Err(e) => {
-                    // The ledger may have placed the hold before failing (a
-                    // lost acknowledgement): put the lot's hold back to what
-                    // the state the batch keeps requires.
-                    self.reconcile_credit(&before).await;
+                    // The ledger may have placed the proposal before failing
+                    // (a lost acknowledgement): withdraw it. The lot's
+                    // committed hold was never moved.
+                    self.withdraw(&lot.lot_id, &[(hold.participant, lot.sequence)])
+                        .await;
                     work.working = Some(before);
                     return Err(e.into());
                 }
@@ -569,27 +586,59 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         Ok(outcome)
     }
 
-    /// Rule 9: the bidder's hold must fit. A new leader's hold replaces the
-    /// lot's; a bidder outbid at once (SPEC §2.2 case 4) keeps no hold, but
-    /// the amount must still fit their available credit.
-    async fn place_hold(&self, after: &Lot, hold: &credit::Hold) -> Result<(), CreditError> {
+    /// Rule 9: the bidder's hold must fit. A new leader's hold is proposed
+    /// for the state about to be committed (next to the lot's committed
+    /// hold, which stays until the commit: see `CreditLedger`); true if so.
+    /// A bidder outbid at once (SPEC §2.2 case 4) keeps no hold, but the
+    /// amount must still fit their available credit.
+    async fn place_hold(&self, after: &Lot, hold: &credit::Hold) -> Result<bool, CreditError> {
         let ledger = &self.ports.ledger;
         let leads = credit::required_hold(after).is_some_and(|r| r.participant == hold.participant);
         if leads {
             return ledger
-                .hold(
+                .propose(
                     &after.lot_id,
                     &hold.participant,
                     hold.amount,
                     after.currency(),
+                    after.sequence,
                 )
-                .await;
+                .await
+                .map(|()| true);
         }
         match ledger.credit(&hold.participant).await? {
             Some(view) if view.currency == after.currency() && view.available >= hold.amount => {
-                Ok(())
+                Ok(false)
             }
             _ => Err(CreditError::Insufficient),
+        }
+    }
+
+    /// Drops the proposals of a lot just loaded from the store: any left by
+    /// an engine that crashed before its commit (see `CreditLedger`).
+    async fn clear_proposals(&self, lot: &Lot) {
+        if credit::is_checked(lot)
+            && let Err(e) = self
+                .ports
+                .ledger
+                .clear_proposals(&lot.lot_id, lot.sequence)
+                .await
+        {
+            tracing::warn!(lot = %lot.lot_id, error = %e, "could not clear proposed credit holds");
+        }
+    }
+
+    /// Withdraws proposals whose commit did not land.
+    async fn withdraw(&self, lot_id: &LotId, proposed: &[(ParticipantId, u64)]) {
+        for (participant, sequence) in proposed {
+            if let Err(e) = self
+                .ports
+                .ledger
+                .withdraw(lot_id, participant, *sequence)
+                .await
+            {
+                tracing::warn!(lot = %lot_id, error = %e, "could not withdraw a proposed credit hold");
+            }
         }
     }
 
@@ -665,11 +714,13 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         retry
     }
 
-    /// After a commit that did not land: holds placed before it must not
-    /// outlive it, or the ex-leader's credit would be free to spend
-    /// elsewhere until the lot's next load (SPEC §3.1). Sets the lot's hold
-    /// from its stored state.
+    /// After a commit that did not land: the holds proposed for it must
+    /// not outlive it (they would hold the bidder's credit until the lot's
+    /// committed sequence reached theirs). Withdraws them, then sets the
+    /// lot's committed hold from its stored state (a no-op unless the
+    /// ledger lagged: the version keeps a stale read from moving it back).
     async fn repair_credit(&self, lot_id: &LotId, work: &LotWork) {
+        self.withdraw(lot_id, &work.proposed).await;
         if work.working.as_ref().is_some_and(credit::is_checked)
             && let Ok(Some(stored)) = self.ports.store.load(lot_id).await
         {
@@ -677,22 +728,34 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
     }
 
-    /// Credit changes that only shrink or release holds, made once the
-    /// lot's new state is durable. False if the ledger could not follow.
+    /// The committed hold of the lot's new state, set once it is durable
+    /// (at its sequence, dropping the batch's proposals; a new leader's
+    /// credit is already held by their proposal, so this only moves it from
+    /// proposed to committed, or shrinks or releases holds). False if the
+    /// ledger could not follow.
     async fn after_commit(&self, lot_id: &LotId, work: &LotWork) -> bool {
         let Some(after) = &work.working else {
             return true;
         };
         let ledger = &self.ports.ledger;
-        let result = match credit::credit_action(work.base.as_ref(), after) {
+        let sequence = after.sequence;
+        let action = match credit::credit_action(work.base.as_ref(), after) {
+            // Proposals of this batch are dropped by the committed write.
+            CreditAction::None if !work.proposed.is_empty() => match credit::required_hold(after) {
+                Some(h) => CreditAction::Hold(h),
+                None => CreditAction::Release,
+            },
+            action => action,
+        };
+        let result = match action {
             CreditAction::None => Ok(()),
             CreditAction::Hold(h) => {
                 ledger
-                    .hold(lot_id, &h.participant, h.amount, after.currency())
+                    .hold(lot_id, &h.participant, h.amount, after.currency(), sequence)
                     .await
             }
-            CreditAction::Release => ledger.release(lot_id).await,
-            CreditAction::Consume => ledger.consume(lot_id).await,
+            CreditAction::Release => ledger.release(lot_id, sequence).await,
+            CreditAction::Consume => ledger.consume(lot_id, sequence).await,
         };
         if let Err(e) = &result {
             tracing::warn!(lot = %lot_id, error = %e, "credit update after commit failed");

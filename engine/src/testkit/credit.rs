@@ -6,6 +6,15 @@ use super::fixtures::{lot_id, pid, usd};
 use super::named;
 use hammerfall_ports::{CreditError, CreditLedger, CreditView, Currency, Money, ParticipantId};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Lot sequences for the checks that do not test ordering: each write is
+/// newer than every one before it.
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
+fn next() -> u64 {
+    SEQUENCE.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Runs every [`CreditLedger`] check, each on a ledger from `fresh` (which
 /// must return an empty ledger every time).
@@ -35,6 +44,14 @@ where
         consume_turns_the_hold_into_a_payment,
         changing_currency_while_holding_is_refused,
         available_credit_never_goes_negative,
+        a_stale_write_changes_nothing,
+        a_release_tombstone_refuses_an_older_hold,
+        writes_at_the_same_sequence_re_apply_once,
+        a_proposal_is_added_next_to_the_committed_hold,
+        a_proposal_raises_its_own_hold_by_the_difference,
+        a_withdrawn_proposal_frees_only_its_own_credit,
+        a_committed_write_drops_proposals_up_to_its_sequence,
+        clearing_proposals_keeps_the_committed_hold,
     );
 }
 
@@ -59,7 +76,7 @@ async fn hold<L: CreditLedger>(
     amount: Money,
 ) -> Result<(), CreditError> {
     ledger
-        .hold(&lot_id(lot), &pid(who), amount, Currency::USD)
+        .hold(&lot_id(lot), &pid(who), amount, Currency::USD, next())
         .await
 }
 
@@ -195,6 +212,7 @@ pub async fn a_hold_in_another_currency_does_not_fit<L: CreditLedger>(ledger: &L
             &pid("ann"),
             Money::from_minor(100, Currency::EUR),
             Currency::EUR,
+            next(),
         )
         .await;
     expect_insufficient(&result, "a hold in another currency");
@@ -292,7 +310,7 @@ pub async fn release_removes_the_lots_hold<L: CreditLedger>(ledger: &L) {
     must_hold(ledger, "lot-2", "ann", usd(2_000)).await;
     for _ in 0..2 {
         ledger
-            .release(&lot_id("lot-1"))
+            .release(&lot_id("lot-1"), next())
             .await
             .unwrap_or_else(|e| panic!("release failed: {e:?}"));
         expect_credit(
@@ -305,7 +323,7 @@ pub async fn release_removes_the_lots_hold<L: CreditLedger>(ledger: &L) {
         .await;
     }
     ledger
-        .release(&lot_id("never-held"))
+        .release(&lot_id("never-held"), next())
         .await
         .unwrap_or_else(|e| panic!("releasing a lot without a hold must be a no-op: {e:?}"));
     expect_credit(
@@ -326,7 +344,7 @@ pub async fn consume_turns_the_hold_into_a_payment<L: CreditLedger>(ledger: &L) 
     must_hold(ledger, "lot-2", "ann", usd(1_000)).await;
     for _ in 0..2 {
         ledger
-            .consume(&lot_id("lot-1"))
+            .consume(&lot_id("lot-1"), next())
             .await
             .unwrap_or_else(|e| panic!("consume failed: {e:?}"));
         assert_eq!(
@@ -336,7 +354,7 @@ pub async fn consume_turns_the_hold_into_a_payment<L: CreditLedger>(ledger: &L) 
         );
     }
     ledger
-        .consume(&lot_id("never-held"))
+        .consume(&lot_id("never-held"), next())
         .await
         .unwrap_or_else(|e| panic!("consuming a lot without a hold must be a no-op: {e:?}"));
     assert_eq!(
@@ -372,7 +390,7 @@ pub async fn changing_currency_while_holding_is_refused<L: CreditLedger>(ledger:
         "the amount may change while holding"
     );
     ledger
-        .release(&lot_id("lot-1"))
+        .release(&lot_id("lot-1"), next())
         .await
         .unwrap_or_else(|e| panic!("release failed: {e:?}"));
     let view = ledger
@@ -407,4 +425,279 @@ pub async fn available_credit_never_goes_negative<L: CreditLedger>(ledger: &L) {
         (usd(5_000), usd(4_000), usd(1_000)),
         "an existing hold may shrink below a lowered limit"
     );
+}
+
+async fn ok(result: impl Future<Output = Result<(), CreditError>>, what: &str) {
+    if let Err(e) = result.await {
+        panic!("{what} must succeed but failed: {e:?}");
+    }
+}
+
+async fn hold_at<L: CreditLedger>(ledger: &L, who: &str, amount: i64, sequence: u64) {
+    let what = format!("hold(lot-1, {who}, {amount}, sequence {sequence})");
+    let (lot, who) = (lot_id("lot-1"), pid(who));
+    ok(
+        ledger.hold(&lot, &who, usd(amount), Currency::USD, sequence),
+        &what,
+    )
+    .await;
+}
+
+async fn propose_at<L: CreditLedger>(ledger: &L, who: &str, amount: i64, sequence: u64) {
+    let what = format!("propose(lot-1, {who}, {amount}, sequence {sequence})");
+    let (lot, who) = (lot_id("lot-1"), pid(who));
+    ok(
+        ledger.propose(&lot, &who, usd(amount), Currency::USD, sequence),
+        &what,
+    )
+    .await;
+}
+
+/// A write for an older lot state than the one applied (a late write of
+/// another engine) succeeds and changes nothing: hold, release, consume and
+/// proposal alike.
+pub async fn a_stale_write_changes_nothing<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    set(ledger, "bob", usd(10_000)).await;
+    hold_at(ledger, "bob", 5_000, 11).await;
+    hold_at(ledger, "ann", 3_000, 10).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        0,
+        "a hold older than the lot's is stale",
+    )
+    .await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        5_000,
+        "a stale hold keeps the lot's hold",
+    )
+    .await;
+    propose_at(ledger, "ann", 3_000, 11).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        0,
+        "a proposal for a sequence already committed is stale",
+    )
+    .await;
+    ok(ledger.release(&lot_id("lot-1"), 10), "a stale release").await;
+    ok(ledger.consume(&lot_id("lot-1"), 10), "a stale consume").await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        5_000,
+        "a stale release or consume changes nothing",
+    )
+    .await;
+}
+
+/// A release keeps the lot's sequence (a tombstone): an older hold
+/// arriving after it changes nothing; a newer one applies.
+pub async fn a_release_tombstone_refuses_an_older_hold<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    hold_at(ledger, "ann", 3_000, 5).await;
+    ok(ledger.release(&lot_id("lot-1"), 7), "release").await;
+    hold_at(ledger, "ann", 3_000, 6).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        0,
+        "a hold older than a release is stale",
+    )
+    .await;
+    ok(
+        ledger.consume(&lot_id("lot-2"), 4),
+        "consume without a hold",
+    )
+    .await;
+    hold_at(ledger, "ann", 2_000, 8).await;
+    expect_credit(ledger, "ann", 10_000, 2_000, "a newer hold applies").await;
+}
+
+/// A write at the sequence already applied re-applies: the same hold
+/// counts once, a consume charges once.
+pub async fn writes_at_the_same_sequence_re_apply_once<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    for _ in 0..2 {
+        hold_at(ledger, "ann", 4_000, 5).await;
+        expect_credit(
+            ledger,
+            "ann",
+            10_000,
+            4_000,
+            "the same hold twice counts once",
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        ok(ledger.consume(&lot_id("lot-1"), 6), "consume").await;
+        expect_credit(
+            ledger,
+            "ann",
+            6_000,
+            0,
+            "the same consume twice charges once",
+        )
+        .await;
+    }
+    hold_at(ledger, "ann", 4_000, 5).await;
+    ok(ledger.consume(&lot_id("lot-1"), 6), "consume").await;
+    expect_credit(
+        ledger,
+        "ann",
+        6_000,
+        0,
+        "a lagging hold after the consume changes nothing",
+    )
+    .await;
+}
+
+/// A proposal is held next to the lot's committed hold (the old leader
+/// stays held until the new state's committed hold replaces theirs), and
+/// it must fit like a hold.
+pub async fn a_proposal_is_added_next_to_the_committed_hold<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    set(ledger, "bob", usd(10_000)).await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    propose_at(ledger, "bob", 7_000, 6).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        6_000,
+        "the committed holder stays held",
+    )
+    .await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        7_000,
+        "the proposal holds its bidder",
+    )
+    .await;
+    let refused = ledger
+        .propose(&lot_id("lot-2"), &pid("bob"), usd(3_001), Currency::USD, 1)
+        .await;
+    expect_insufficient(&refused, "a proposal above the available credit");
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        7_000,
+        "a refused proposal changes nothing",
+    )
+    .await;
+    hold_at(ledger, "bob", 7_000, 6).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        0,
+        "the committed hold moved: ann is free",
+    )
+    .await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        7_000,
+        "the proposal became the committed hold (counted once)",
+    )
+    .await;
+}
+
+/// A leader raising their own maximum proposes the new amount: only the
+/// difference must fit.
+pub async fn a_proposal_raises_its_own_hold_by_the_difference<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    propose_at(ledger, "ann", 9_000, 6).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        9_000,
+        "held: the larger of hold and proposal",
+    )
+    .await;
+    hold_at(ledger, "ann", 9_000, 6).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        9_000,
+        "committed, still counted once",
+    )
+    .await;
+}
+
+/// Withdrawing a proposal (its commit failed) frees its bidder and leaves
+/// the committed hold; a withdrawal naming another sequence changes nothing.
+pub async fn a_withdrawn_proposal_frees_only_its_own_credit<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    set(ledger, "bob", usd(10_000)).await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    propose_at(ledger, "bob", 7_000, 6).await;
+    let (lot, bob) = (lot_id("lot-1"), pid("bob"));
+    ok(ledger.withdraw(&lot, &bob, 7), "withdraw another sequence").await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        7_000,
+        "another sequence's proposal stays",
+    )
+    .await;
+    for _ in 0..2 {
+        ok(ledger.withdraw(&lot, &bob, 6), "withdraw").await;
+        expect_credit(ledger, "bob", 10_000, 0, "the withdrawn proposal is gone").await;
+        expect_credit(ledger, "ann", 10_000, 6_000, "the committed hold stays").await;
+    }
+}
+
+/// A committed write at sequence `s` drops the proposals up to `s` (they
+/// became that state or lost to it); later proposals stay.
+pub async fn a_committed_write_drops_proposals_up_to_its_sequence<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    set(ledger, "bob", usd(10_000)).await;
+    set(ledger, "cat", usd(10_000)).await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    propose_at(ledger, "bob", 7_000, 6).await;
+    propose_at(ledger, "cat", 2_000, 8).await;
+    hold_at(ledger, "ann", 6_000, 6).await;
+    expect_credit(ledger, "bob", 10_000, 0, "a proposal that lost is dropped").await;
+    expect_credit(ledger, "cat", 10_000, 2_000, "a later proposal stays").await;
+    ok(ledger.release(&lot_id("lot-1"), 8), "release").await;
+    expect_credit(ledger, "cat", 10_000, 0, "a release drops proposals too").await;
+    expect_credit(ledger, "ann", 10_000, 0, "and the committed hold").await;
+}
+
+/// Clearing a lot's proposals (a fresh load after a crash) drops all of
+/// them and keeps the committed hold; a stale clear changes nothing.
+pub async fn clearing_proposals_keeps_the_committed_hold<L: CreditLedger>(ledger: &L) {
+    set(ledger, "ann", usd(10_000)).await;
+    set(ledger, "bob", usd(10_000)).await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    propose_at(ledger, "bob", 7_000, 6).await;
+    ok(ledger.clear_proposals(&lot_id("lot-1"), 4), "a stale clear").await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        7_000,
+        "a stale clear changes nothing",
+    )
+    .await;
+    ok(ledger.clear_proposals(&lot_id("lot-1"), 5), "clear").await;
+    expect_credit(ledger, "bob", 10_000, 0, "the proposal is cleared").await;
+    expect_credit(ledger, "ann", 10_000, 6_000, "the committed hold stays").await;
 }
