@@ -106,7 +106,43 @@ impl Stored {
     }
 }
 
-type Records = FastMap<CommandKey, Stored>;
+/// Idempotency records by key, each with its key's hash computed once: a
+/// commit hashes a record's key (three strings) when it checks it and
+/// reuses that hash to insert it, and the table never hashes a key again
+/// when it grows.
+#[derive(Debug, Default)]
+struct Records {
+    table: hashbrown::HashTable<(u64, CommandKey, Stored)>,
+}
+
+/// The hash every [`Records`] table keys by (fixed: the tables are
+/// filled and read with hashes computed outside them).
+fn key_hash(key: &CommandKey) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x6b65_7973).hash_one(key)
+}
+
+impl Records {
+    fn get(&self, key: &CommandKey, hash: u64) -> Option<&Stored> {
+        self.table
+            .find(hash, |(h, k, _)| *h == hash && k == key)
+            .map(|(_, _, stored)| stored)
+    }
+
+    fn contains(&self, key: &CommandKey, hash: u64) -> bool {
+        self.get(key, hash).is_some()
+    }
+
+    /// Inserts a record whose key is not in the table (checked by the
+    /// caller, under the same lock).
+    fn insert_new(&mut self, key: CommandKey, stored: Stored, hash: u64) {
+        self.table
+            .insert_unique(hash, (hash, key, stored), |(h, _, _)| *h);
+    }
+
+    fn record(&self, key: &CommandKey) -> Option<CommandRecord> {
+        self.get(key, key_hash(key)).map(|r| r.record(key))
+    }
+}
 
 /// One shard: its lots and the idempotency records scoped to them.
 #[derive(Debug, Default)]
@@ -194,8 +230,12 @@ impl MemoryLotStore {
         let mut guards: SmallVec<[(usize, MutexGuard<'_, Shard>); 2]> =
             needed.iter().map(|&i| (i, lock(&self.shards[i]))).collect();
         let mut created = creations.then(|| lock(&self.creations));
-        self.check(&commit, home, &guards, created.as_deref())?;
-        self.write(commit, home, &mut guards, created.as_deref_mut());
+        // Each record's key is hashed once, here, for the checks and the
+        // insert alike.
+        let hashes: SmallVec<[u64; 16]> =
+            commit.commands.iter().map(|r| key_hash(&r.key)).collect();
+        self.check(&commit, &hashes, home, &guards, created.as_deref())?;
+        self.write(commit, &hashes, home, &mut guards, created.as_deref_mut());
         Ok(())
     }
 
@@ -203,6 +243,7 @@ impl MemoryLotStore {
     fn check(
         &self,
         commit: &LotCommit,
+        hashes: &[u64],
         home: usize,
         guards: &[(usize, MutexGuard<'_, Shard>)],
         creations: Option<&Records>,
@@ -233,22 +274,17 @@ impl MemoryLotStore {
         commit
             .check()
             .map_err(|e| StoreError::Corrupt(Box::new(e)))?;
-        let known = |key: &CommandKey| match &key.lot_id {
-            Some(l) if *l == commit.lot_id => shard_of(home).commands.contains_key(key),
-            Some(l) => shard_of(self.shard_index(l)).commands.contains_key(key),
-            None => creations.is_some_and(|c| c.contains_key(key)),
+        let known = |key: &CommandKey, hash: u64| match &key.lot_id {
+            Some(l) if *l == commit.lot_id => shard_of(home).commands.contains(key, hash),
+            Some(l) => shard_of(self.shard_index(l)).commands.contains(key, hash),
+            None => creations.is_some_and(|c| c.contains(key, hash)),
         };
         let duplicate_within = match commit.commands.len() {
             0 | 1 => None,
             n => {
-                // Command ids first (one string to hash, not three); only
-                // if two are equal, whole keys.
-                let mut ids = FastSet::with_capacity_and_hasher(n, Default::default());
-                if commit
-                    .commands
-                    .iter()
-                    .all(|r| ids.insert(&r.key.command_id))
-                {
+                // Hashes first; only if two are equal, whole keys.
+                let mut seen = FastSet::with_capacity_and_hasher(n, Default::default());
+                if hashes.iter().all(|h| seen.insert(*h)) {
                     None
                 } else {
                     let mut keys = FastSet::with_capacity_and_hasher(n, Default::default());
@@ -259,7 +295,9 @@ impl MemoryLotStore {
         if let Some(record) = commit
             .commands
             .iter()
-            .find(|r| known(&r.key))
+            .zip(hashes)
+            .find(|(r, h)| known(&r.key, **h))
+            .map(|(r, _)| r)
             .or(duplicate_within)
         {
             return Err(StoreError::DuplicateCommand(record.key.clone()));
@@ -284,6 +322,7 @@ impl MemoryLotStore {
     fn write(
         &self,
         commit: LotCommit,
+        hashes: &[u64],
         home: usize,
         guards: &mut [(usize, MutexGuard<'_, Shard>)],
         mut creations: Option<&mut Records>,
@@ -291,7 +330,7 @@ impl MemoryLotStore {
         fn at(guards: &[(usize, MutexGuard<'_, Shard>)], i: usize) -> usize {
             guards.partition_point(|(g, _)| *g < i)
         }
-        for record in commit.commands {
+        for (record, &hash) in commit.commands.into_iter().zip(hashes) {
             let (key, stored) = Stored::store(record);
             match &key.lot_id {
                 Some(l) => {
@@ -301,11 +340,11 @@ impl MemoryLotStore {
                         self.shard_index(l)
                     };
                     let slot = at(guards, shard);
-                    guards[slot].1.commands.insert(key, stored);
+                    guards[slot].1.commands.insert_new(key, stored, hash);
                 }
                 None => {
                     if let Some(c) = creations.as_deref_mut() {
-                        c.insert(key, stored);
+                        c.insert_new(key, stored, hash);
                     }
                 }
             }
@@ -444,8 +483,8 @@ impl LotStore for MemoryLotStore {
 
     async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
         Ok(match &key.lot_id {
-            Some(l) => self.shard(l).commands.get(key).map(|r| r.record(key)),
-            None => lock(&self.creations).get(key).map(|r| r.record(key)),
+            Some(l) => self.shard(l).commands.record(key),
+            None => lock(&self.creations).record(key),
         })
     }
 
@@ -473,11 +512,11 @@ impl LotStore for MemoryLotStore {
                             &mut slot.insert((i, lock(&self.shards[i]))).1
                         }
                     };
-                    shard.commands.get(key).map(|r| r.record(key))
+                    shard.commands.record(key)
                 }
                 None => {
                     held = None;
-                    lock(&self.creations).get(key).map(|r| r.record(key))
+                    lock(&self.creations).record(key)
                 }
             };
             found.push(record);

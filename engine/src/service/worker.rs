@@ -154,6 +154,32 @@ enum Answer {
     Conflict(Box<CommandRecord>),
 }
 
+/// Where [`Shard::judge`] left a command.
+enum Judging {
+    /// Judged and queued for the commit (or answered from its record).
+    Done,
+    /// Accepted by the rules; waits for its credit hold.
+    Hold(Box<PendingHold>),
+}
+
+/// A command accepted by the rules that waits for its credit hold.
+struct PendingHold {
+    request: Request,
+    /// The hold, and the lot before the command (restored if the hold
+    /// does not fit).
+    held: Box<(credit::Hold, Lot)>,
+    now: Timestamp,
+}
+
+/// What [`Shard::judge_existing`] decided.
+enum Decided {
+    /// The command's outcome; its events, if any, are in the work.
+    Outcome(Result<(), Rejection>),
+    /// Accepted by the rules; rule 9 needs this hold, from the state
+    /// before the command.
+    Hold(Box<(credit::Hold, Lot)>),
+}
+
 /// One lot's share of a batch.
 struct LotWork {
     /// The lot before the batch (None: new or unknown).
@@ -334,7 +360,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         let mut works: Vec<(LotId, Box<LotWork>)> = Vec::with_capacity(batch.len());
         let mut index: FastMap<LotId, usize> =
             FastMap::with_capacity_and_hasher(batch.len(), Default::default());
-        for request in batch {
+        let mut requests = batch.into_iter().peekable();
+        while let Some(request) = requests.next() {
             let lot_id = &request.envelope.lot_id;
             // Consecutive commands of one lot (a hot lot) skip the lookup.
             let slot = match works.last() {
@@ -343,7 +370,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             };
             let slot = match slot {
                 Some(i) => i,
-                None => match self.open_work(lot_id).await {
+                None => match self
+                    .open_work(lot_id, run_length(lot_id, &mut requests))
+                    .await
+                {
                     Ok(work) => {
                         let lot_id = lot_id.clone();
                         works.push((lot_id.clone(), work));
@@ -357,7 +387,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 },
             };
             let work = &mut works[slot].1;
-            if let Err((request, e)) = self.judge(request, work, &known).await {
+            if let Judging::Hold(pending) = self.judge(request, work, &known)
+                && let Err((request, e)) = self.judge_hold(*pending, work).await
+            {
                 self.finish(request, Err(e));
             }
         }
@@ -366,8 +398,14 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
 
     /// Starts a lot's share of the batch from the cache or the store. A lot
     /// loaded from the store has its credit hold set from its state, which
-    /// repairs any hold a crash left behind (SPEC §3.1).
-    async fn open_work(&mut self, lot_id: &LotId) -> Result<Box<LotWork>, StoreError> {
+    /// repairs any hold a crash left behind (SPEC §3.1). `expected`: how
+    /// many commands of the lot follow in a row (a hot lot's run), to size
+    /// its lists once instead of growing them by copies.
+    async fn open_work(
+        &mut self,
+        lot_id: &LotId,
+        expected: usize,
+    ) -> Result<Box<LotWork>, StoreError> {
         // The lot leaves the cache for the batch and returns once committed;
         // if the commit fails it stays out and is reloaded next time.
         let working = match self.cache.remove(lot_id) {
@@ -388,9 +426,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             lot_id: lot_id.clone(),
             expected_sequence,
             lot: None,
-            events: Vec::new(),
-            bids: Vec::new(),
-            commands: Vec::new(),
+            // A bid emits one or two events (an accepted bid, an outbid).
+            events: sized(expected, 2),
+            bids: sized(expected, 1),
+            commands: sized(expected, 1),
         };
         // Boxed: a lot's work is large and moves through several lists.
         Ok(Box::new(LotWork {
@@ -398,7 +437,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             base,
             commit,
             recorded: FastMap::default(),
-            answers: Vec::new(),
+            answers: sized(expected, 1),
             proposed: Vec::new(),
         }))
     }
@@ -431,15 +470,17 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
     }
 
-    /// Judges one command into the lot's work. An `Err` means it could not
-    /// be judged (infrastructure), and nothing of it is in the work.
+    /// Judges one command into the lot's work, without waiting for anything
+    /// unless the command needs a credit hold: most commands are decided
+    /// in plain code, and only a credit-checked bid or buy-now returns
+    /// [`Judging::Hold`] for [`Shard::judge_hold`] to finish.
     /// `known`: the stored records of the batch's keys, fetched up front.
-    async fn judge(
+    fn judge(
         &mut self,
         request: Request,
         work: &mut LotWork,
         known: &FastMap<CommandKey, CommandRecord>,
-    ) -> Result<(), (Request, ServiceError)> {
+    ) -> Judging {
         let envelope = &request.envelope;
         let is_timer = matches!(envelope.command, Command::Advance);
         let key = &request.key;
@@ -456,17 +497,75 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                     Answer::Conflict(Box::new(record))
                 };
                 work.answers.push((request, answer));
-                return Ok(());
+                return Judging::Done;
             }
         }
         let now = self.ports.clock.now();
         let outcome = match work.working.take() {
             None => self.judge_new(envelope, work, now),
-            Some(lot) => match self.judge_existing(envelope, lot, work, now).await {
-                Ok(outcome) => outcome,
-                Err(e) => return Err((request, e)),
+            Some(lot) => match self.judge_existing(envelope, lot, work, now) {
+                Decided::Outcome(outcome) => outcome,
+                Decided::Hold(held) => {
+                    return Judging::Hold(Box::new(PendingHold { request, held, now }));
+                }
             },
         };
+        self.conclude(request, work, outcome, now);
+        Judging::Done
+    }
+
+    /// Finishes a command that needs a credit hold (rule 9): the lot after
+    /// it is `work.working`, its events wait in `self.events`. An `Err`
+    /// means it could not be judged (infrastructure), and nothing of it is
+    /// in the work.
+    async fn judge_hold(
+        &mut self,
+        pending: PendingHold,
+        work: &mut LotWork,
+    ) -> Result<(), (Request, ServiceError)> {
+        let PendingHold { request, held, now } = pending;
+        let (hold, before) = *held;
+        let Some(lot) = work.working.as_ref() else {
+            unreachable!("a hold is only asked for an existing lot");
+        };
+        let outcome = match self.place_hold(lot, &hold).await {
+            Ok(proposed) => {
+                if proposed {
+                    work.proposed.push((hold.participant, lot.sequence));
+                }
+                self.keep_events(work);
+                Ok(())
+            }
+            Err(CreditError::Insufficient) => {
+                work.working = Some(before);
+                Err(Rejection::InsufficientCredit)
+            }
+            Err(e) => {
+                // The ledger may have placed the proposal before failing
+                // (a lost acknowledgement): withdraw it. The lot's
+                // committed hold was never moved.
+                let lot_id = lot.lot_id.clone();
+                let sequence = lot.sequence;
+                self.withdraw(&lot_id, &[(hold.participant, sequence)])
+                    .await;
+                work.working = Some(before);
+                return Err((request, e.into()));
+            }
+        };
+        self.conclude(request, work, outcome, now);
+        Ok(())
+    }
+
+    /// Records a judged command's outcome in the batch (its idempotency
+    /// record) and queues its answer.
+    fn conclude(
+        &mut self,
+        request: Request,
+        work: &mut LotWork,
+        outcome: Result<(), Rejection>,
+        now: Timestamp,
+    ) {
+        let envelope = &request.envelope;
         let sequence = work.working.as_ref().map_or(0, |l| l.sequence);
         let outcome = match outcome {
             Ok(()) => {
@@ -485,9 +584,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         // record (their ids are generated, so they never come to exist).
         // The stored record is the one copy; the response's record is
         // built from the request once the batch commits.
-        if !is_timer && work.working.is_some() {
+        if !matches!(envelope.command, Command::Advance) && work.working.is_some() {
             work.record(CommandRecord {
-                key: key.clone(),
+                key: request.key.clone(),
                 lot_id: envelope.lot_id.clone(),
                 command: envelope.command.clone(),
                 outcome: outcome.clone(),
@@ -504,7 +603,6 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             lot,
         });
         work.answers.push((request, Answer::Judged(judged)));
-        Ok(())
     }
 
     fn judge_new(
@@ -536,14 +634,16 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     }
 
     /// Due transitions first (kept whatever the command's fate), then the
-    /// command, then rule 9 (credit) for accepted bids and buy-now.
-    async fn judge_existing(
+    /// command. An accepted bid or buy-now on a credit-checked lot is left
+    /// pending rule 9: its state is `work.working`, its events wait in
+    /// `self.events`, and the state before it comes back with the hold.
+    fn judge_existing(
         &mut self,
         envelope: &CommandEnvelope,
         mut lot: Lot,
         work: &mut LotWork,
         now: Timestamp,
-    ) -> Result<Result<(), Rejection>, ServiceError> {
+    ) -> Decided {
         // Most commands find nothing due: skip building an empty list.
         if next_due(&lot).is_some_and(|t| t <= now) {
             for event in advance(&lot, now) {
@@ -554,38 +654,29 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         let outcome = judge_into(&lot, &envelope.command, now, &mut self.events);
         if outcome.is_err() || self.events.is_empty() {
             work.working = Some(lot);
-            return Ok(outcome);
+            return Decided::Outcome(outcome);
         }
         let hold = credit::command_hold(&lot, &envelope.command);
         let before = hold.as_ref().map(|_| lot.clone());
         for event in &self.events {
             fold(&mut lot, event);
         }
-        if let (Some(hold), Some(before)) = (hold, before) {
-            match self.place_hold(&lot, &hold).await {
-                Ok(false) => {}
-                Ok(true) => work.proposed.push((hold.participant, lot.sequence)),
-                Err(CreditError::Insufficient) => {
-                    work.working = Some(before);
-                    return Ok(Err(Rejection::InsufficientCredit));
-                }
-                Err(e) => {
-                    // The ledger may have placed the proposal before failing
-                    // (a lost acknowledgement): withdraw it. The lot's
-                    // committed hold was never moved.
-                    self.withdraw(&lot.lot_id, &[(hold.participant, lot.sequence)])
-                        .await;
-                    work.working = Some(before);
-                    return Err(e.into());
-                }
+        work.working = Some(lot);
+        match (hold, before) {
+            (Some(hold), Some(before)) => Decided::Hold(Box::new((hold, before))),
+            _ => {
+                self.keep_events(work);
+                Decided::Outcome(outcome)
             }
         }
-        bid_records(&self.events, &mut work.commit.bids);
-        work.commit.events.extend(self.events.drain(..));
-        work.working = Some(lot);
-        Ok(outcome)
     }
 
+    /// Moves an accepted command's events (and the bid records they imply)
+    /// into the lot's commit.
+    fn keep_events(&mut self, work: &mut LotWork) {
+        bid_records(&self.events, &mut work.commit.bids);
+        work.commit.events.extend(self.events.drain(..));
+    }
     /// Rule 9: the bidder's hold must fit. A new leader's hold is proposed
     /// for the state about to be committed (next to the lot's committed
     /// hold, which stays until the commit: see `CreditLedger`); true if so.
@@ -835,6 +926,29 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         if let Some(e) = error {
             tracing::warn!(command = %key.command_id, error = %e, "asynchronous command failed");
         }
+    }
+}
+
+/// A list for `expected` commands of `per` items each. One command (the
+/// common case with many lots) allocates lazily, as it may write nothing.
+fn sized<T>(expected: usize, per: usize) -> Vec<T> {
+    if expected > 1 {
+        Vec::with_capacity(expected * per)
+    } else {
+        Vec::new()
+    }
+}
+
+/// How many requests in a row, from the one just taken (for `lot_id`),
+/// are for that lot: the whole rest of the batch for a hot lot, 1 when the
+/// next one is for another lot.
+fn run_length(
+    lot_id: &LotId,
+    requests: &mut std::iter::Peekable<std::vec::IntoIter<Request>>,
+) -> usize {
+    match requests.peek() {
+        Some(next) if next.envelope.lot_id == *lot_id => requests.len() + 1,
+        _ => 1,
     }
 }
 
