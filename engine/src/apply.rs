@@ -2,7 +2,6 @@
 //! made when the event was decided, so replaying a lot's log rebuilds it
 //! exactly.
 
-use crate::same::same_participant;
 use hammerfall_ports::{
     AuctionEnded, EnglishState, Event, FixedPriceState, FormatState, FormatTerms, Leader, Lot,
     LotCreated, LotId, LotStatus, Outcome, Reservation, ReservationId, ReservationStatus,
@@ -89,7 +88,7 @@ pub fn apply(lot: &mut Lot, event: &SequencedEvent) -> Result<(), ApplyError> {
         (Event::BidAccepted(bid), FormatState::English(state)) => {
             state.bid_count = bid.bid_count;
             state.current_price = Some(bid.current_price);
-            if same_participant(&bid.leader_id, &bid.bidder_id) {
+            if bid.leader_id == bid.bidder_id {
                 state.leader = Some(Leader {
                     bidder_id: bid.bidder_id.clone(),
                     maximum: bid.maximum,
@@ -100,7 +99,7 @@ pub fn apply(lot: &mut Lot, event: &SequencedEvent) -> Result<(), ApplyError> {
                 state
                     .leader
                     .as_ref()
-                    .is_some_and(|l| same_participant(&l.bidder_id, &bid.leader_id))
+                    .is_some_and(|l| l.bidder_id == bid.leader_id)
             }
         }
         (Event::Outbid { current_price, .. }, FormatState::English(state)) => {

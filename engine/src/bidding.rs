@@ -2,7 +2,6 @@
 //! (§2.2), soft close (§2.3) and buy now (§2.4).
 
 use crate::emit::Emitter;
-use crate::same::same_participant;
 use crate::settle::sale;
 use hammerfall_ports::{
     Actor, AmountProblem, BidAccepted, CurrencyCode, EndedBy, EnglishState, EnglishTerms, Event,
@@ -12,7 +11,7 @@ use hammerfall_ports::{
 /// Checks 3–5 of the table, shared by bids and buy now: not the seller, not
 /// closed or past the end, started.
 fn check_open_to(lot: &Lot, actor: &Actor, now: Timestamp) -> Result<(), Rejection> {
-    if same_participant(&actor.participant_id, lot.seller_id()) {
+    if actor.participant_id == *lot.seller_id() {
         return Err(Rejection::SellerCannotBid);
     }
     if lot.status.is_final() || lot.ends_at.is_some_and(|end| now >= end) {
@@ -74,10 +73,7 @@ pub(crate) fn place_bid(
     };
     let me = &bidder.participant_id;
     // One id comparison serves both the minimum and the proxy case.
-    let raising = state
-        .leader
-        .as_ref()
-        .is_some_and(|l| same_participant(&l.bidder_id, me));
+    let raising = state.leader.as_ref().is_some_and(|l| l.bidder_id == *me);
     // `min_next_bid` (SPEC §2, as `Lot::min_next_bid`) looks the current
     // price up in the increment table; proxy resolution below reuses that
     // band for a maximum in it rather than searching again.

@@ -43,7 +43,6 @@ mod decide;
 mod due;
 mod emit;
 mod lifecycle;
-mod same;
 pub mod service;
 mod settle;
 #[cfg(feature = "testkit")]

@@ -134,24 +134,54 @@ impl Collector {
     }
 }
 
-/// A command judged in this batch: what its response is built from once
-/// the batch commits (the record's key and command are moved out of the
-/// request then, not cloned).
-struct Judged {
-    outcome: CommandOutcome,
-    recorded_at: Timestamp,
-    lot: Option<Lot>,
-}
-
 /// What a command came to within a batch, sent once the batch commits.
 enum Answer {
-    /// Judged now; recorded in this batch's commit (timer commands and
-    /// unknown lots are not recorded).
-    Judged(Box<Judged>),
+    /// Judged now, and recorded in this batch's commit (timer commands and
+    /// unknown lots are not recorded). The response is built at once, in
+    /// its final box, with the request's key and command moved into its
+    /// record; `version` is the envelope's, to rebuild the request should
+    /// the commit have to be judged again.
+    Judged {
+        response: Box<Response>,
+        version: u32,
+        reply: Reply,
+    },
     /// Judged before: the stored record (SPEC §5).
-    Replayed(Box<CommandRecord>),
+    Replayed(Request, Box<CommandRecord>),
     /// The same id was used for another command.
-    Conflict(Box<CommandRecord>),
+    Conflict(Request, Box<CommandRecord>),
+}
+
+impl Answer {
+    /// The request again: to judge it anew (its lot lost a
+    /// compare-and-set race) or to fail it.
+    fn into_request(self) -> Request {
+        match self {
+            Answer::Judged {
+                response,
+                version,
+                reply,
+            } => {
+                let CommandRecord {
+                    key,
+                    lot_id,
+                    command,
+                    ..
+                } = response.record;
+                Request {
+                    envelope: CommandEnvelope {
+                        version,
+                        command_id: key.command_id.clone(),
+                        lot_id,
+                        command,
+                    },
+                    key,
+                    reply,
+                }
+            }
+            Answer::Replayed(request, _) | Answer::Conflict(request, _) => request,
+        }
+    }
 }
 
 /// Where [`Shard::judge`] left a command.
@@ -193,7 +223,7 @@ struct LotWork {
     /// (below that a scan is cheaper than hashing): command id → its first
     /// record (one string to hash, not a whole key).
     recorded: FastMap<CommandId, usize>,
-    answers: Vec<(Request, Answer)>,
+    answers: Vec<Answer>,
     /// Holds proposed to the ledger for this batch's states (who, at which
     /// sequence): withdrawn if the commit fails (see `CreditLedger`).
     proposed: Vec<(ParticipantId, u64)>,
@@ -492,11 +522,11 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             };
             if let Some(record) = earlier {
                 let answer = if record.command.same_request(&envelope.command) {
-                    Answer::Replayed(Box::new(record))
+                    Answer::Replayed(request, Box::new(record))
                 } else {
-                    Answer::Conflict(Box::new(record))
+                    Answer::Conflict(request, Box::new(record))
                 };
-                work.answers.push((request, answer));
+                work.answers.push(answer);
                 return Judging::Done;
             }
         }
@@ -582,8 +612,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         };
         // Timer commands need no idempotency; unknown lots have nowhere to
         // record (their ids are generated, so they never come to exist).
-        // The stored record is the one copy; the response's record is
-        // built from the request once the batch commits.
+        // The stored record is the one copy; the response's record takes
+        // the request's own key and command.
         if !matches!(envelope.command, Command::Advance) && work.working.is_some() {
             work.record(CommandRecord {
                 key: request.key.clone(),
@@ -593,16 +623,37 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 recorded_at: now,
             });
         }
-        let lot = match request.reply {
+        let Request {
+            envelope,
+            key,
+            reply,
+        } = request;
+        let lot = match reply {
             Reply::Async => None,
             Reply::One(_) | Reply::Batch(..) => work.working.clone(),
         };
-        let judged = Box::new(Judged {
-            outcome,
-            recorded_at: now,
+        let CommandEnvelope {
+            version,
+            command_id: _,
+            lot_id,
+            command,
+        } = envelope;
+        let response = Box::new(Response {
+            record: CommandRecord {
+                key,
+                lot_id,
+                command,
+                outcome,
+                recorded_at: now,
+            },
             lot,
+            replayed: false,
         });
-        work.answers.push((request, Answer::Judged(judged)));
+        work.answers.push(Answer::Judged {
+            response,
+            version,
+            reply,
+        });
     }
 
     fn judge_new(
@@ -781,13 +832,13 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 Err(StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)) => {
                     self.cache.remove(&lot_id);
                     self.repair_credit(&lot_id, &work).await;
-                    retry.extend(work.answers.into_iter().map(|(request, _)| request));
+                    retry.extend(work.answers.into_iter().map(Answer::into_request));
                 }
                 Err(e) => {
                     self.cache.remove(&lot_id);
                     self.repair_credit(&lot_id, &work).await;
-                    for (request, _) in work.answers {
-                        self.finish(request, Err(same_failure(&e).into()));
+                    for answer in work.answers {
+                        self.finish(answer.into_request(), Err(same_failure(&e).into()));
                     }
                 }
             }
@@ -865,48 +916,28 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     }
 
     fn answer(&self, work: Box<LotWork>) {
-        for (request, answer) in work.answers {
-            if matches!(request.reply, Reply::Async) {
-                // Nobody reads the response: it is not built.
-                self.forget_pending(&request.key, None);
-                continue;
-            }
-            let response = match answer {
-                Answer::Judged(judged) => {
-                    let Judged {
-                        outcome,
-                        recorded_at,
-                        lot,
-                    } = *judged;
-                    let Request {
-                        envelope,
-                        key,
-                        reply,
-                    } = request;
+        for answer in work.answers {
+            match answer {
+                Answer::Judged {
+                    response, reply, ..
+                } => match reply {
+                    // Nobody reads the response.
+                    Reply::Async => self.forget_pending(&response.record.key, None),
+                    reply => send(reply, Ok(response)),
+                },
+                Answer::Replayed(request, record) => {
                     let response = Box::new(Response {
-                        record: CommandRecord {
-                            key,
-                            lot_id: envelope.lot_id,
-                            command: envelope.command,
-                            outcome,
-                            recorded_at,
-                        },
-                        lot,
-                        replayed: false,
+                        record: *record,
+                        lot: None,
+                        replayed: true,
                     });
-                    send(reply, Ok(response));
-                    continue;
+                    self.finish(request, Ok(response));
                 }
-                Answer::Replayed(record) => Box::new(Response {
-                    record: *record,
-                    lot: None,
-                    replayed: true,
-                }),
-                Answer::Conflict(original) => {
-                    Box::new(conflict_response(&request.envelope, *original))
+                Answer::Conflict(request, original) => {
+                    let response = Box::new(conflict_response(&request.envelope, *original));
+                    self.finish(request, Ok(response));
                 }
-            };
-            self.finish(request, Ok(response));
+            }
         }
     }
 
