@@ -531,9 +531,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             }
         }
         let now = self.ports.clock.now();
-        let outcome = match work.working.take() {
+        let outcome = match work.working {
             None => self.judge_new(envelope, work, now),
-            Some(lot) => match self.judge_existing(envelope, lot, work, now) {
+            Some(_) => match self.judge_existing(envelope, work, now) {
                 Decided::Outcome(outcome) => outcome,
                 Decided::Hold(held) => {
                     return Judging::Hold(Box::new(PendingHold { request, held, now }));
@@ -685,34 +685,39 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     }
 
     /// Due transitions first (kept whatever the command's fate), then the
-    /// command. An accepted bid or buy-now on a credit-checked lot is left
-    /// pending rule 9: its state is `work.working`, its events wait in
-    /// `self.events`, and the state before it comes back with the hold.
+    /// command, on `work.working` in place (a lot is a few hundred bytes:
+    /// it is not moved in and out per command). An accepted bid or buy-now
+    /// on a credit-checked lot is left pending rule 9: its state is
+    /// `work.working`, its events wait in `self.events`, and the state
+    /// before it comes back with the hold.
     fn judge_existing(
         &mut self,
         envelope: &CommandEnvelope,
-        mut lot: Lot,
         work: &mut LotWork,
         now: Timestamp,
     ) -> Decided {
+        let LotWork {
+            working, commit, ..
+        } = work;
+        let Some(lot) = working.as_mut() else {
+            unreachable!("judge_existing is called for a lot that exists");
+        };
         // Most commands find nothing due: skip building an empty list.
-        if next_due(&lot).is_some_and(|t| t <= now) {
-            for event in advance(&lot, now) {
-                fold(&mut lot, &event);
-                work.commit.events.push(event);
+        if next_due(lot).is_some_and(|t| t <= now) {
+            for event in advance(lot, now) {
+                fold(lot, &event);
+                commit.events.push(event);
             }
         }
-        let outcome = judge_into(&lot, &envelope.command, now, &mut self.events);
+        let outcome = judge_into(lot, &envelope.command, now, &mut self.events);
         if outcome.is_err() || self.events.is_empty() {
-            work.working = Some(lot);
             return Decided::Outcome(outcome);
         }
-        let hold = credit::command_hold(&lot, &envelope.command);
+        let hold = credit::command_hold(lot, &envelope.command);
         let before = hold.as_ref().map(|_| lot.clone());
         for event in &self.events {
-            fold(&mut lot, event);
+            fold(lot, event);
         }
-        work.working = Some(lot);
         match (hold, before) {
             (Some(hold), Some(before)) => Decided::Hold(Box::new((hold, before))),
             _ => {
