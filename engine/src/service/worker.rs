@@ -284,7 +284,17 @@ pub(crate) struct Shard<S, L, P> {
     pending: Arc<Mutex<FastSet<CommandKey>>>,
     cache: FastMap<LotId, Lot>,
     events: Events,
+    /// Lot works of earlier batches, emptied, kept for the next ones (a
+    /// batch of many lots would allocate one and its answer list per lot).
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes are what is reused: a batch moves each lot's work around boxed"
+    )]
+    spare: Vec<Box<LotWork>>,
 }
+
+/// Most emptied lot works a worker keeps for reuse.
+const SPARE_WORKS: usize = 1024;
 
 impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     pub(crate) fn new(
@@ -303,6 +313,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             pending,
             cache: FastMap::default(),
             events: Events::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -462,14 +473,35 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             commands: sized(expected, 1),
         };
         // Boxed: a lot's work is large and moves through several lists.
-        Ok(Box::new(LotWork {
-            working,
-            base,
-            commit,
-            recorded: FastMap::default(),
-            answers: sized(expected, 1),
-            proposed: Vec::new(),
-        }))
+        Ok(match self.spare.pop() {
+            Some(mut work) => {
+                work.working = working;
+                work.base = base;
+                work.commit = commit;
+                work.answers.reserve(expected);
+                work
+            }
+            None => Box::new(LotWork {
+                working,
+                base,
+                commit,
+                recorded: FastMap::default(),
+                answers: sized(expected, 1),
+                proposed: Vec::new(),
+            }),
+        })
+    }
+
+    /// Keeps an answered lot work (emptied) for a later batch.
+    fn recycle(&mut self, mut work: Box<LotWork>) {
+        if self.spare.len() < SPARE_WORKS {
+            work.working = None;
+            work.base = None;
+            work.recorded.clear();
+            work.answers.clear();
+            work.proposed.clear();
+            self.spare.push(work);
+        }
     }
 
     /// Sets the lot's committed hold from a committed state (versioned
@@ -793,12 +825,22 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     /// Returns the requests of lots that lost a compare-and-set race.
     async fn commit(&mut self, works: Vec<(LotId, Box<LotWork>)>) -> Vec<Request> {
         let mut writes = Vec::with_capacity(works.len());
-        let mut published = Vec::with_capacity(works.len());
         let mut waiting = Vec::with_capacity(works.len());
+        // Every written lot's events, for one publish call once committed;
+        // `spans[i]` are the events of `waiting[i]`.
+        let mut outbox: Vec<EventEnvelope> = Vec::new();
+        let mut spans = Vec::with_capacity(works.len());
         for (lot_id, mut work) in works {
             if work.has_writes() {
                 work.commit.lot = work.working.clone();
-                published.push(envelopes(&lot_id, &work.commit.events));
+                let start = outbox.len();
+                outbox.extend(
+                    work.commit
+                        .events
+                        .iter()
+                        .map(|e| EventEnvelope::new(lot_id.clone(), e.clone())),
+                );
+                spans.push(start..outbox.len());
                 writes.push(std::mem::replace(&mut work.commit, empty_commit(&lot_id)));
                 waiting.push((lot_id, work));
             } else {
@@ -816,8 +858,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         // The committed lots' events go out in one publish call (in order
         // per lot), before any of their commands is answered.
         let mut committed = Vec::with_capacity(waiting.len());
-        let mut outbox: Vec<EventEnvelope> = Vec::new();
-        for (((lot_id, work), result), events) in waiting.into_iter().zip(results).zip(published) {
+        let mut landed = Vec::with_capacity(waiting.len());
+        for ((lot_id, work), result) in waiting.into_iter().zip(results) {
+            landed.push(result.is_ok());
             match result {
                 Ok(()) => {
                     let mut work = work;
@@ -826,11 +869,6 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                         Some(lot) if credit_in_step => self.remember(lot),
                         // Not cached: its next load reconciles the hold.
                         _ => drop(self.cache.remove(&lot_id)),
-                    }
-                    if outbox.is_empty() {
-                        outbox = events;
-                    } else {
-                        outbox.extend(events);
                     }
                     committed.push(work);
                 }
@@ -847,6 +885,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                     }
                 }
             }
+        }
+        if landed.len() < spans.len() || landed.contains(&false) {
+            outbox = landed_only(outbox, &spans, &landed);
         }
         if !outbox.is_empty()
             && let Err(e) = self.ports.publisher.publish_owned(outbox).await
@@ -920,8 +961,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         self.cache.insert(lot.lot_id.clone(), lot);
     }
 
-    fn answer(&self, work: Box<LotWork>) {
-        for answer in work.answers {
+    fn answer(&mut self, mut work: Box<LotWork>) {
+        let mut answers = std::mem::take(&mut work.answers);
+        for answer in answers.drain(..) {
             match answer {
                 Answer::Judged {
                     response, reply, ..
@@ -944,6 +986,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 }
             }
         }
+        work.answers = answers;
+        self.recycle(work);
     }
 
     fn finish(&self, request: Request, result: Outcome) {
@@ -1033,11 +1077,24 @@ fn empty_commit(lot_id: &LotId) -> LotCommit {
     }
 }
 
-fn envelopes(lot_id: &LotId, events: &[SequencedEvent]) -> Vec<EventEnvelope> {
-    events
-        .iter()
-        .map(|e| EventEnvelope::new(lot_id.clone(), e.clone()))
-        .collect()
+/// The events of the entries that landed (`landed[i]` for `spans[i]`);
+/// entries without a result did not land.
+fn landed_only(
+    outbox: Vec<EventEnvelope>,
+    spans: &[std::ops::Range<usize>],
+    landed: &[bool],
+) -> Vec<EventEnvelope> {
+    let mut kept = Vec::with_capacity(outbox.len());
+    let mut events = outbox.into_iter();
+    for (i, span) in spans.iter().enumerate() {
+        let part = events.by_ref().take(span.len());
+        if landed.get(i).copied().unwrap_or(false) {
+            kept.extend(part);
+        } else {
+            part.for_each(drop);
+        }
+    }
+    kept
 }
 
 /// `idempotency_conflict`: the key was used for another command. Not
