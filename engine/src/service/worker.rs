@@ -146,10 +146,11 @@ enum Answer {
         version: u32,
         reply: Reply,
     },
-    /// Judged before: the stored record (SPEC §5).
-    Replayed(Request, Box<CommandRecord>),
+    /// Judged before: the stored record (SPEC §5). Boxed, as the next:
+    /// rare, and the common answer is a few words.
+    Replayed(Box<(Request, CommandRecord)>),
     /// The same id was used for another command.
-    Conflict(Request, Box<CommandRecord>),
+    Conflict(Box<(Request, CommandRecord)>),
 }
 
 impl Answer {
@@ -179,7 +180,7 @@ impl Answer {
                     reply,
                 }
             }
-            Answer::Replayed(request, _) | Answer::Conflict(request, _) => request,
+            Answer::Replayed(earlier) | Answer::Conflict(earlier) => earlier.0,
         }
     }
 }
@@ -554,9 +555,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             };
             if let Some(record) = earlier {
                 let answer = if record.command.same_request(&envelope.command) {
-                    Answer::Replayed(request, Box::new(record))
+                    Answer::Replayed(Box::new((request, record)))
                 } else {
-                    Answer::Conflict(request, Box::new(record))
+                    Answer::Conflict(Box::new((request, record)))
                 };
                 work.answers.push(answer);
                 return Judging::Done;
@@ -972,16 +973,18 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                     Reply::Async => self.forget_pending(&response.record.key, None),
                     reply => send(reply, Ok(response)),
                 },
-                Answer::Replayed(request, record) => {
+                Answer::Replayed(earlier) => {
+                    let (request, record) = *earlier;
                     let response = Box::new(Response {
-                        record: *record,
+                        record,
                         lot: None,
                         replayed: true,
                     });
                     self.finish(request, Ok(response));
                 }
-                Answer::Conflict(request, original) => {
-                    let response = Box::new(conflict_response(&request.envelope, *original));
+                Answer::Conflict(earlier) => {
+                    let (request, original) = *earlier;
+                    let response = Box::new(conflict_response(&request.envelope, original));
                     self.finish(request, Ok(response));
                 }
             }
