@@ -32,6 +32,11 @@ fn validate(s: &str) -> Result<(), IdError> {
     if s.len() > MAX_ID_LEN {
         return Err(IdError::TooLong);
     }
+    // Printable ASCII (the ids of every generator, and most clients')
+    // needs no character decoding.
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(IdError::BadCharacter);
     }
@@ -184,6 +189,14 @@ mod tests {
         );
         assert_eq!(LotId::new("a b"), Err(IdError::BadCharacter));
         assert_eq!(LotId::new("a\nb"), Err(IdError::BadCharacter));
+        assert_eq!(LotId::new("a\tb"), Err(IdError::BadCharacter));
+        assert_eq!(LotId::new("a\u{7f}b"), Err(IdError::BadCharacter));
+        assert_eq!(LotId::new("a\u{a0}b"), Err(IdError::BadCharacter));
+        assert_eq!(LotId::new("a\u{2028}b"), Err(IdError::BadCharacter));
+        assert_eq!(
+            LotId::new("lot-é").map(|l| l.to_string()),
+            Ok("lot-é".into())
+        );
         assert!(LotId::new("x".repeat(MAX_ID_LEN)).is_ok());
         assert_eq!(
             ParticipantId::new("auth0|42").map(|p| p.to_string()),
