@@ -55,4 +55,5 @@ pub use decide::{Verdict, decide, judge, judge_into};
 pub use due::{advance, next_due};
 pub use service::{
     CommandStatus, Ports, Response, Service, ServiceConfig, ServiceError, Worker, command_key,
+    lot_at,
 };

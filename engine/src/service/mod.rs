@@ -41,7 +41,7 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
 
 pub use consume::{ConsumeReport, RETRY_BASE_SECS};
-pub use records::command_key;
+pub use records::{command_key, lot_at};
 pub use timers::TIMER_PERIOD;
 
 /// Most commands a worker takes from its inbox into one group commit.

@@ -68,9 +68,10 @@ pub(crate) fn bid_records(events: &[SequencedEvent], out: &mut Vec<BidRecord>) {
     }
 }
 
-/// The lot as it was at `sequence`, rebuilt from its log (for replayed
-/// answers; rare, so a replay is fine).
-pub(crate) async fn lot_at<S: LotStore>(
+/// The lot as it was right after `sequence`, folded from its log: the
+/// body of a replayed answer (SPEC §5: the same body as the first time,
+/// even after the lot moved on). Replays are rare, so folding is fine.
+pub async fn lot_at<S: LotStore>(
     store: &S,
     lot_id: &LotId,
     sequence: u64,

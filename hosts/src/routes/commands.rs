@@ -1,7 +1,7 @@
 //! Command routes: bids, buy now, cancel, reservations, payment, and the
 //! status of asynchronously submitted commands.
 
-use super::render::{Rendered, lot_at, render};
+use super::render::{Rendered, render};
 use super::{lot_id, store_error};
 use crate::auth::Caller;
 use crate::body::{AmountError, JsonObject, exact_decimal};
@@ -492,9 +492,11 @@ pub(crate) async fn status<S: LotStore, L: CreditLedger>(
                 | CommandOutcome::Rejected { sequence, .. } => *sequence,
             };
             let lot = match &record.outcome {
-                CommandOutcome::Done { .. } => lot_at(app.store(), &record.lot_id, sequence)
-                    .await
-                    .map_err(store_error)?,
+                CommandOutcome::Done { .. } => {
+                    hammerfall_engine::lot_at(app.store(), &record.lot_id, sequence)
+                        .await
+                        .map_err(store_error)?
+                }
                 CommandOutcome::Rejected { .. } => None,
             };
             match render(app.store(), &record, lot.as_ref()).await? {

@@ -6,10 +6,8 @@ use crate::limits::{MAX_PAGE_SIZE, MAX_YOUR_MAXIMUM_PAGES};
 use crate::problem::Problem;
 use crate::views::{BidResult, LotView, ReservationView, SettlementView};
 use axum::http::StatusCode;
-use hammerfall_engine::{apply, create_from};
 use hammerfall_ports::{
-    Accepted, Actor, Command, CommandOutcome, CommandRecord, Lot, LotId, LotStore, Money,
-    StoreError,
+    Accepted, Actor, Command, CommandOutcome, CommandRecord, Lot, LotStore, Money, StoreError,
 };
 use serde_json::value::RawValue;
 
@@ -128,32 +126,4 @@ pub(crate) async fn your_maximum<S: LotStore>(
             _ => return Ok(best),
         }
     }
-}
-
-/// The lot as it was right after `sequence`, folded from its log.
-pub(crate) async fn lot_at<S: LotStore>(
-    store: &S,
-    lot_id: &LotId,
-    sequence: u64,
-) -> Result<Option<Lot>, StoreError> {
-    let mut lot: Option<Lot> = None;
-    let mut after = 0;
-    while after < sequence {
-        let page = store.events_after(lot_id, after, MAX_PAGE_SIZE).await?;
-        if page.is_empty() {
-            break;
-        }
-        for event in page.iter().take_while(|e| e.sequence <= sequence) {
-            let folded = match lot.as_mut() {
-                None => create_from(lot_id.clone(), event).map(|l| lot = Some(l)),
-                Some(l) => apply(l, event),
-            };
-            folded.map_err(|e| StoreError::Corrupt(Box::new(e)))?;
-            after = event.sequence;
-        }
-        if page.last().is_none_or(|e| e.sequence >= sequence) {
-            break;
-        }
-    }
-    Ok(lot)
 }
