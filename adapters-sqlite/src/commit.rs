@@ -94,7 +94,7 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
         chunks.push(LogChunk {
             first: codec::seq_to_sql(first.sequence),
             last: codec::seq_to_sql(last.sequence),
-            events: codec::encode(&events)?,
+            events: codec::encode_events(events)?,
             bids: if these.is_empty() {
                 None
             } else if codec::implied_bids(events) == these {

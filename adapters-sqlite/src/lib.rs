@@ -102,6 +102,7 @@
 
 mod codec;
 mod commit;
+mod compact;
 mod ledger;
 mod open;
 mod outbox;

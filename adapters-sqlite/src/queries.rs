@@ -75,7 +75,7 @@ pub(crate) fn events_after(
             break;
         };
         let bytes = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
-        let chunk: Vec<SequencedEvent> = codec::decode(bytes)?;
+        let chunk = codec::decode_events(bytes)?;
         let fresh = chunk.into_iter().filter(|e| e.sequence > after);
         out.extend(fresh.take(size - out.len()));
     }
@@ -109,7 +109,7 @@ pub(crate) fn bids(
         let chunk: Vec<BidRecord> = if bytes.is_empty() {
             // The records the row's events imply (commit.rs).
             let events = row.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
-            codec::implied_bids(&codec::decode::<Vec<SequencedEvent>>(events)?)
+            codec::implied_bids(&codec::decode_events(events)?)
         } else {
             codec::decode(bytes)?
         };
