@@ -121,6 +121,12 @@ impl Out {
 /// A currency whose minor units are `scale`, to rebuild a [`Money`] (whose
 /// scale, not its currency, is what it carries).
 fn currency_of_scale(scale: u32) -> Option<Currency> {
+    // The usual scales first, without a search.
+    for usual in [Currency::USD, Currency::JPY] {
+        if usual.minor_units() == scale {
+            return Some(usual);
+        }
+    }
     Currency::ALL
         .iter()
         .copied()
