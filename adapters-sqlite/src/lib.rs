@@ -113,7 +113,7 @@ mod store;
 mod writer;
 
 pub use codec::{BadRecord, InvalidCommit, InvalidCursor};
-pub use commit::{LOG_CHUNK_EVENTS, MAX_RECORDS_PER_ENTRY};
+pub use commit::{LOG_CHUNK_EVENTS, LOT_CACHE_CAPACITY, MAX_RECORDS_PER_ENTRY};
 pub use ledger::{BadCreditValue, MAX_HOLDS_PER_PARTICIPANT};
 pub use open::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_READ_THREADS, JOURNAL_SIZE_LIMIT_BYTES, MAX_READ_THREADS,
