@@ -288,6 +288,37 @@ pub(crate) fn implied_bids(events: &[SequencedEvent]) -> Vec<BidRecord> {
         .collect()
 }
 
+/// True if `bids` are exactly [`implied_bids`]`(events)`, without
+/// building them (every bid entry asks).
+pub(crate) fn are_implied_bids(events: &[SequencedEvent], bids: &[BidRecord]) -> bool {
+    let mut bids = bids.iter();
+    for e in events {
+        let Event::BidAccepted(bid) = &e.event else {
+            continue;
+        };
+        let Some(record) = bids.next() else {
+            return false;
+        };
+        let outcome = if bid.leader_id == bid.bidder_id {
+            BidOutcome::Leading
+        } else {
+            BidOutcome::Outbid
+        };
+        if record.bid_id != bid.bid_id
+            || record.bid_number != bid.bid_number
+            || record.sequence != e.sequence
+            || record.bidder_id != bid.bidder_id
+            || record.maximum != bid.maximum
+            || record.current_price != bid.current_price
+            || record.placed_at != e.occurred_at
+            || record.outcome != outcome
+        {
+            return false;
+        }
+    }
+    bids.next().is_none()
+}
+
 /// A timestamp as Unix nanoseconds, clamped to `i64` (years 1677–2262;
 /// anything outside sorts before or after every real time).
 pub(crate) fn nanos(at: Timestamp) -> i64 {
@@ -445,6 +476,19 @@ mod tests {
         assert_eq!(bids.len(), 6);
         assert_eq!(implied_bids(&events), bids);
         assert_eq!(implied_bids(&events), bid_records(&events));
+        assert!(are_implied_bids(&events, &bids));
+        assert!(!are_implied_bids(&events, &bids[1..]));
+        let last_bid = events
+            .iter()
+            .rposition(|e| matches!(e.event, Event::BidAccepted(_)))
+            .unwrap_or_else(|| panic!("no bid"));
+        assert!(!are_implied_bids(&events[..last_bid], &bids));
+        let mut other = bids.clone();
+        other[2].outcome = match other[2].outcome {
+            BidOutcome::Leading => BidOutcome::Outbid,
+            BidOutcome::Outbid => BidOutcome::Leading,
+        };
+        assert!(!are_implied_bids(&events, &other));
     }
 
     #[test]

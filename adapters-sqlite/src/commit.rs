@@ -97,7 +97,7 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
             events: codec::encode_events(events)?,
             bids: if these.is_empty() {
                 None
-            } else if codec::implied_bids(events) == these {
+            } else if codec::are_implied_bids(events, these) {
                 // Read back from the events (queries::bids).
                 Some(Vec::new())
             } else {
@@ -129,7 +129,12 @@ impl EncodedCommit {
         let lot = match &commit.lot {
             None => None,
             Some(lot) => Some(EncodedLot {
-                seller: lot.seller_id().to_string(),
+                // Written only with a new lot's row (an update leaves it).
+                seller: if commit.expected_sequence == 0 {
+                    lot.seller_id().to_string()
+                } else {
+                    String::new()
+                },
                 status: lot.status.as_str(),
                 next_due: next_due(lot).map(codec::nanos),
                 sequence: codec::seq_to_sql(lot.sequence),
