@@ -19,7 +19,8 @@
 //! One **writer thread** owns the only write connection; **reader
 //! threads** (two by default) each own a read-only connection. Every port
 //! method sends its work over a channel and awaits a oneshot reply, so an
-//! async caller never blocks on SQLite. Serialization (JSON) happens on the
+//! async caller never blocks on SQLite. Serialization (compact binary for
+//! the shapes every bid writes, JSON otherwise) happens on the
 //! caller's side, so the writer thread spends its time in SQLite only.
 //!
 //! ## Group commit
