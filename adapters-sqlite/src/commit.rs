@@ -192,7 +192,7 @@ impl EncodedCommit {
 }
 
 /// The stored row of a lot, as far as a commit needs it.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Stored {
     key: i64,
     sequence: i64,
@@ -232,14 +232,14 @@ type Map = std::collections::HashMap<String, Stored, foldhash::fast::RandomState
 /// connection commits to the file (another store, another process) moves
 /// `PRAGMA data_version`, which the writer reads at the start of every
 /// group, inside its write transaction (no one else can commit until it
-/// ends): a change forgets everything. Rows written by a group are
-/// remembered only once its `COMMIT` succeeded; a failed group, a rolled
-/// back one, or a panic forgets everything too.
+/// ends): a change forgets everything. A group's rows are remembered as
+/// its entries are written (an entry refused, or rolled back to its
+/// savepoint, is not); if the group then fails to commit, is rolled back,
+/// or panics, the writer forgets everything, so what survives a group is
+/// only ever what it committed.
 pub(crate) struct LotCache {
     data_version: Option<i64>,
     rows: Map,
-    /// Written by the group in flight.
-    group: Map,
 }
 
 impl LotCache {
@@ -247,14 +247,12 @@ impl LotCache {
         Self {
             data_version: None,
             rows: Map::default(),
-            group: Map::default(),
         }
     }
 
     /// At the start of a group, inside its write transaction: forgets
     /// everything if another connection has committed since.
     pub(crate) fn begin(&mut self, conn: &Connection) {
-        self.group.clear();
         let version = conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)));
@@ -271,30 +269,31 @@ impl LotCache {
         }
     }
 
-    fn get(&self, lot_id: &str) -> Option<&Stored> {
+    fn get(&self, lot_id: &str) -> Option<Stored> {
         self.data_version?;
-        self.group.get(lot_id).or_else(|| self.rows.get(lot_id))
+        self.rows.get(lot_id).copied()
     }
 
+    /// An entry's lot row as written (in place: no allocation for a lot
+    /// already known).
     fn record(&mut self, lot_id: &str, stored: Stored) {
-        if self.data_version.is_some() {
-            self.group.insert(lot_id.to_owned(), stored);
+        if self.data_version.is_none() {
+            return;
         }
-    }
-
-    /// The group committed: what it wrote is now the file's.
-    pub(crate) fn committed(&mut self) {
-        if self.rows.len() + self.group.len() > LOT_CACHE_CAPACITY {
+        if let Some(known) = self.rows.get_mut(lot_id) {
+            *known = stored;
+            return;
+        }
+        if self.rows.len() >= LOT_CACHE_CAPACITY {
             self.rows.clear();
         }
-        self.rows.extend(self.group.drain());
+        self.rows.insert(lot_id.to_owned(), stored);
     }
 
-    /// Nothing is known any more (a failed or rolled back group).
+    /// Nothing is known any more (a group that did not commit).
     pub(crate) fn forget(&mut self) {
         self.data_version = None;
         self.rows.clear();
-        self.group.clear();
     }
 }
 
@@ -352,7 +351,7 @@ pub(crate) fn write_entry(
     entry: &EncodedCommit,
 ) -> Result<(), Fail<StoreError>> {
     let stored = match cache.get(&entry.lot_id) {
-        Some(stored) => Some(stored.clone()),
+        Some(stored) => Some(stored),
         None => select_lot(stmts, &entry.lot_id)?,
     };
     let matches = match &stored {

@@ -323,10 +323,7 @@ fn run_group(conn: &Connection, cache: &mut LotCache, group: Vec<Write>) {
         None => exec(conn, "COMMIT").map_err(|e| format!("commit failed: {e}")),
     };
     match outcome {
-        Ok(()) => {
-            cache.committed();
-            done.into_iter().for_each(Pending::send);
-        }
+        Ok(()) => done.into_iter().for_each(Pending::send),
         Err(why) => {
             cache.forget();
             if !conn.is_autocommit()
