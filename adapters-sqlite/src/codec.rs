@@ -1,8 +1,11 @@
 //! How records are laid out in SQLite rows: bodies as JSON (the serde forms
-//! the ports define, so a row reads back exactly what was written), times
+//! the ports define, so a row reads back exactly what was written) or, for
+//! the shapes every bid writes, in the compact binary form of
+//! [`crate::compact`] (a leading byte tells them apart), times
 //! as Unix nanoseconds (integers that sort, for the due index), command
 //! keys as three key columns, and the opaque cursors of the listings.
 
+use crate::compact;
 use hammerfall_ports::{
     BidOutcome, BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor,
     DEFAULT_PAGE_SIZE, Event, FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome,
@@ -44,6 +47,12 @@ pub struct InvalidCommit {
 #[error("stored record does not decode: {0}")]
 pub struct BadRecord(#[source] pub serde_json::Error);
 
+/// A compact body (see [`crate::compact`]) that does not decode:
+/// returned inside [`StoreError::Corrupt`].
+#[derive(Debug, thiserror::Error)]
+#[error("stored compact record does not decode: {0}")]
+pub struct BadCompact(pub &'static str);
+
 /// Serializes a body.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(Box::new(BadRecord(e))))
@@ -84,8 +93,27 @@ struct Mutable {
     sequence: u64,
 }
 
-/// The changing part of a lot, serialized.
+/// The changing part of a lot, serialized: compact for an English lot
+/// that is not closed (what every bid rewrites), JSON otherwise.
 pub(crate) fn encode_state(lot: &Lot) -> Result<Vec<u8>, StoreError> {
+    let parts = compact::StateParts {
+        created_at: &lot.created_at,
+        status: lot.status,
+        ends_at: lot.ends_at.as_ref(),
+        state: &lot.state,
+        closed: lot.outcome.is_some() || lot.settlement.is_some(),
+        cancelled_by: lot.cancelled_by.as_ref(),
+        sequence: lot.sequence,
+    };
+    match compact::encode_state(&parts) {
+        Some(body) => Ok(body),
+        None => encode_state_json(lot),
+    }
+}
+
+/// The changing part of a lot as JSON (every lot before the compact form;
+/// still what a fixed-price or closed lot is written as).
+pub(crate) fn encode_state_json(lot: &Lot) -> Result<Vec<u8>, StoreError> {
     encode(&MutableRef {
         created_at: &lot.created_at,
         status: lot.status,
@@ -102,7 +130,21 @@ pub(crate) fn encode_state(lot: &Lot) -> Result<Vec<u8>, StoreError> {
 pub(crate) fn decode_lot(id: &str, terms: &[u8], state: &[u8]) -> Result<Lot, StoreError> {
     let lot_id = LotId::new(id).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
     let terms: LotTerms = decode(terms)?;
-    let m: Mutable = decode(state)?;
+    let m: Mutable = if compact::is_compact(state) {
+        let c = compact::decode_state(state)?;
+        Mutable {
+            created_at: c.created_at,
+            status: c.status,
+            ends_at: c.ends_at,
+            state: c.state,
+            outcome: None,
+            settlement: None,
+            cancelled_by: c.cancelled_by,
+            sequence: c.sequence,
+        }
+    } else {
+        decode(state)?
+    };
     Ok(Lot {
         lot_id,
         terms: Arc::new(terms),
@@ -144,8 +186,25 @@ struct CommandBody {
     recorded_at: Timestamp,
 }
 
-/// A command record's body, without what its key columns hold.
+/// A command record's body, without what its key columns hold: compact
+/// for a bid, JSON for other commands.
 pub(crate) fn encode_command(record: &CommandRecord) -> Result<Vec<u8>, StoreError> {
+    let implied = record.key.lot_id.as_ref() == Some(&record.lot_id);
+    let parts = compact::CommandParts {
+        lot_id: (!implied).then_some(record.lot_id.as_str()),
+        command: &record.command,
+        outcome: &record.outcome,
+        recorded_at: &record.recorded_at,
+    };
+    match compact::encode_command(&parts) {
+        Some(body) => Ok(body),
+        None => encode_command_json(record),
+    }
+}
+
+/// A command record's body as JSON (every record before the compact form;
+/// still what commands other than bids are written as).
+pub(crate) fn encode_command_json(record: &CommandRecord) -> Result<Vec<u8>, StoreError> {
     let implied = record.key.lot_id.as_ref() == Some(&record.lot_id);
     encode(&CommandBodyRef {
         lot_id: (!implied).then_some(&record.lot_id),
@@ -157,7 +216,18 @@ pub(crate) fn encode_command(record: &CommandRecord) -> Result<Vec<u8>, StoreErr
 
 /// The command record stored under `key` from its body.
 pub(crate) fn decode_command(key: &CommandKey, body: &[u8]) -> Result<CommandRecord, StoreError> {
-    let body: CommandBody = decode(body)?;
+    let body: CommandBody = if compact::is_compact(body) {
+        let c = compact::decode_command(body)?;
+        CommandBody {
+            key: None,
+            lot_id: c.lot_id,
+            command: c.command,
+            outcome: c.outcome,
+            recorded_at: c.recorded_at,
+        }
+    } else {
+        decode(body)?
+    };
     let key = body.key.unwrap_or_else(|| key.clone());
     let lot_id = body.lot_id.or_else(|| key.lot_id.clone()).ok_or_else(|| {
         StoreError::Corrupt(Box::new(InvalidCommit {
@@ -172,6 +242,24 @@ pub(crate) fn decode_command(key: &CommandKey, body: &[u8]) -> Result<CommandRec
         outcome: body.outcome,
         recorded_at: body.recorded_at,
     })
+}
+
+/// A `log` row's events: compact when all of them are of the kinds a bid
+/// emits, JSON otherwise.
+pub(crate) fn encode_events(events: &[SequencedEvent]) -> Result<Vec<u8>, StoreError> {
+    match compact::encode_events(events) {
+        Some(body) => Ok(body),
+        None => encode(&events),
+    }
+}
+
+/// A `log` row's events, in either form.
+pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<SequencedEvent>, StoreError> {
+    if compact::is_compact(bytes) {
+        compact::decode_events(bytes)
+    } else {
+        decode(bytes)
+    }
 }
 
 /// The bid records a run of events implies: one per `BidAccepted`, as the
@@ -198,6 +286,37 @@ pub(crate) fn implied_bids(events: &[SequencedEvent]) -> Vec<BidRecord> {
             _ => None,
         })
         .collect()
+}
+
+/// True if `bids` are exactly [`implied_bids`]`(events)`, without
+/// building them (every bid entry asks).
+pub(crate) fn are_implied_bids(events: &[SequencedEvent], bids: &[BidRecord]) -> bool {
+    let mut bids = bids.iter();
+    for e in events {
+        let Event::BidAccepted(bid) = &e.event else {
+            continue;
+        };
+        let Some(record) = bids.next() else {
+            return false;
+        };
+        let outcome = if bid.leader_id == bid.bidder_id {
+            BidOutcome::Leading
+        } else {
+            BidOutcome::Outbid
+        };
+        if record.bid_id != bid.bid_id
+            || record.bid_number != bid.bid_number
+            || record.sequence != e.sequence
+            || record.bidder_id != bid.bidder_id
+            || record.maximum != bid.maximum
+            || record.current_price != bid.current_price
+            || record.placed_at != e.occurred_at
+            || record.outcome != outcome
+        {
+            return false;
+        }
+    }
+    bids.next().is_none()
 }
 
 /// A timestamp as Unix nanoseconds, clamped to `i64` (years 1677–2262;
@@ -328,8 +447,9 @@ mod tests {
         let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
         let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
         // A bid's key names its lot; a creation's does not (seller scope).
+        // (The JSON form: a bid is written compact, see `compact::tests`.)
         for record in [&bid.commit.commands[0], &created.commit.commands[0]] {
-            let body = encode_command(record).unwrap_or_else(|e| panic!("{e}"));
+            let body = encode_command_json(record).unwrap_or_else(|e| panic!("{e}"));
             let text = String::from_utf8_lossy(&body);
             assert!(!text.contains("\"key\""), "{text}");
             assert_eq!(
@@ -356,6 +476,19 @@ mod tests {
         assert_eq!(bids.len(), 6);
         assert_eq!(implied_bids(&events), bids);
         assert_eq!(implied_bids(&events), bid_records(&events));
+        assert!(are_implied_bids(&events, &bids));
+        assert!(!are_implied_bids(&events, &bids[1..]));
+        let last_bid = events
+            .iter()
+            .rposition(|e| matches!(e.event, Event::BidAccepted(_)))
+            .unwrap_or_else(|| panic!("no bid"));
+        assert!(!are_implied_bids(&events[..last_bid], &bids));
+        let mut other = bids.clone();
+        other[2].outcome = match other[2].outcome {
+            BidOutcome::Leading => BidOutcome::Outbid,
+            BidOutcome::Outbid => BidOutcome::Leading,
+        };
+        assert!(!are_implied_bids(&events, &other));
     }
 
     #[test]

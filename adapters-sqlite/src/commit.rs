@@ -94,10 +94,10 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
         chunks.push(LogChunk {
             first: codec::seq_to_sql(first.sequence),
             last: codec::seq_to_sql(last.sequence),
-            events: codec::encode(&events)?,
+            events: codec::encode_events(events)?,
             bids: if these.is_empty() {
                 None
-            } else if codec::implied_bids(events) == these {
+            } else if codec::are_implied_bids(events, these) {
                 // Read back from the events (queries::bids).
                 Some(Vec::new())
             } else {
@@ -108,6 +108,20 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
     Ok(chunks)
 }
 
+/// True if two of the entry's command records share a key. Most entries
+/// carry one record (one command per lot per batch): no set to build.
+fn repeats_key(commit: &LotCommit) -> bool {
+    let commands = &commit.commands;
+    if commands.len() <= 8 {
+        return commands
+            .iter()
+            .enumerate()
+            .any(|(i, c)| commands[i + 1..].iter().any(|d| d.key == c.key));
+    }
+    let mut keys = HashSet::with_capacity(commands.len());
+    !commands.iter().all(|c| keys.insert(&c.key))
+}
+
 impl EncodedCommit {
     /// Checks and serializes an entry.
     pub(crate) fn new(commit: &LotCommit) -> Result<Self, StoreError> {
@@ -115,7 +129,12 @@ impl EncodedCommit {
         let lot = match &commit.lot {
             None => None,
             Some(lot) => Some(EncodedLot {
-                seller: lot.seller_id().to_string(),
+                // Written only with a new lot's row (an update leaves it).
+                seller: if commit.expected_sequence == 0 {
+                    lot.seller_id().to_string()
+                } else {
+                    String::new()
+                },
                 status: lot.status.as_str(),
                 next_due: next_due(lot).map(codec::nanos),
                 sequence: codec::seq_to_sql(lot.sequence),
@@ -137,8 +156,7 @@ impl EncodedCommit {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut keys = HashSet::with_capacity(commit.commands.len());
-        let repeats_key = !commit.commands.iter().all(|c| keys.insert(&c.key));
+        let repeats_key = repeats_key(commit);
         Ok(Self {
             lot_id: commit.lot_id.to_string(),
             expected: codec::seq_to_sql(commit.expected_sequence),
@@ -174,11 +192,109 @@ impl EncodedCommit {
 }
 
 /// The stored row of a lot, as far as a commit needs it.
+#[derive(Clone, Copy)]
 struct Stored {
     key: i64,
     sequence: i64,
-    status: String,
+    /// The stored status, as `LotStatus::as_str` spells it ("" for a text
+    /// no status has: then the indexed columns are rewritten).
+    status: &'static str,
     next_due: Option<i64>,
+}
+
+/// A status text as one of the `'static` names the encoder uses.
+fn status_name(text: &str) -> &'static str {
+    use hammerfall_ports::LotStatus;
+    [
+        LotStatus::Scheduled,
+        LotStatus::Open,
+        LotStatus::Reserved,
+        LotStatus::Closed,
+        LotStatus::Cancelled,
+    ]
+    .into_iter()
+    .map(LotStatus::as_str)
+    .find(|name| *name == text)
+    .unwrap_or("")
+}
+
+/// Most lots [`LotCache`] remembers; past it, it starts over (a lot it
+/// forgot costs one read, as without the cache).
+pub const LOT_CACHE_CAPACITY: usize = 100_000;
+
+type Map = std::collections::HashMap<String, Stored, foldhash::fast::RandomState>;
+
+/// The writer's memory of lots' rows (row key, sequence, indexed columns)
+/// as its own committed transactions left them, so an entry's
+/// compare-and-set needs no read of the `lots` table.
+///
+/// Why it is safe: only the writer connection writes, and what any other
+/// connection commits to the file (another store, another process) moves
+/// `PRAGMA data_version`, which the writer reads at the start of every
+/// group, inside its write transaction (no one else can commit until it
+/// ends): a change forgets everything. A group's rows are remembered as
+/// its entries are written (an entry refused, or rolled back to its
+/// savepoint, is not); if the group then fails to commit, is rolled back,
+/// or panics, the writer forgets everything, so what survives a group is
+/// only ever what it committed.
+pub(crate) struct LotCache {
+    data_version: Option<i64>,
+    rows: Map,
+}
+
+impl LotCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            data_version: None,
+            rows: Map::default(),
+        }
+    }
+
+    /// At the start of a group, inside its write transaction: forgets
+    /// everything if another connection has committed since.
+    pub(crate) fn begin(&mut self, conn: &Connection) {
+        let version = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)));
+        match version {
+            Ok(v) if self.data_version == Some(v) => {}
+            Ok(v) => {
+                self.rows.clear();
+                self.data_version = Some(v);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read data_version; lot cache off for a group");
+                self.forget();
+            }
+        }
+    }
+
+    fn get(&self, lot_id: &str) -> Option<Stored> {
+        self.data_version?;
+        self.rows.get(lot_id).copied()
+    }
+
+    /// An entry's lot row as written (in place: no allocation for a lot
+    /// already known).
+    fn record(&mut self, lot_id: &str, stored: Stored) {
+        if self.data_version.is_none() {
+            return;
+        }
+        if let Some(known) = self.rows.get_mut(lot_id) {
+            *known = stored;
+            return;
+        }
+        if self.rows.len() >= LOT_CACHE_CAPACITY {
+            self.rows.clear();
+        }
+        self.rows.insert(lot_id.to_owned(), stored);
+    }
+
+    /// Nothing is known any more (a group that did not commit).
+    pub(crate) fn forget(&mut self) {
+        self.data_version = None;
+        self.rows.clear();
+    }
 }
 
 /// The writer's statements, prepared once per group.
@@ -231,19 +347,13 @@ impl<'c> Statements<'c> {
 /// `log` rows (which are also the outbox).
 pub(crate) fn write_entry(
     stmts: &mut Statements<'_>,
+    cache: &mut LotCache,
     entry: &EncodedCommit,
 ) -> Result<(), Fail<StoreError>> {
-    let stored = stmts
-        .select_lot
-        .query_row([&entry.lot_id], |row| {
-            Ok(Stored {
-                key: row.get(0)?,
-                sequence: row.get(1)?,
-                status: row.get(2)?,
-                next_due: row.get(3)?,
-            })
-        })
-        .optional()?;
+    let stored = match cache.get(&entry.lot_id) {
+        Some(stored) => Some(stored),
+        None => select_lot(stmts, &entry.lot_id)?,
+    };
     let matches = match &stored {
         None => entry.expected == 0,
         Some(s) => s.sequence == entry.expected && s.sequence != 0,
@@ -274,9 +384,44 @@ pub(crate) fn write_entry(
         insert_command(stmts, command)?;
     }
     let Some(lot) = &entry.lot else {
+        if let Some(stored) = stored {
+            cache.record(&entry.lot_id, stored);
+        }
         return Ok(());
     };
     let key = write_lot(stmts, stored.as_ref(), entry, lot)?;
+    insert_log(stmts, key, entry)?;
+    cache.record(
+        &entry.lot_id,
+        Stored {
+            key,
+            sequence: lot.sequence,
+            status: lot.status,
+            next_due: lot.next_due,
+        },
+    );
+    Ok(())
+}
+
+/// The lot's stored row, if any (the compare-and-set read).
+#[inline(never)]
+fn select_lot(stmts: &mut Statements<'_>, lot_id: &str) -> rusqlite::Result<Option<Stored>> {
+    stmts
+        .select_lot
+        .query_row([lot_id], |row| {
+            Ok(Stored {
+                key: row.get(0)?,
+                sequence: row.get(1)?,
+                status: status_name(row.get_ref(2)?.as_str()?),
+                next_due: row.get(3)?,
+            })
+        })
+        .optional()
+}
+
+/// Appends the entry's `log` rows.
+#[inline(never)]
+fn insert_log(stmts: &mut Statements<'_>, key: i64, entry: &EncodedCommit) -> rusqlite::Result<()> {
     for chunk in &entry.log {
         stmts.insert_log.execute(params![
             key,
@@ -295,6 +440,7 @@ fn duplicate(command: &EncodedCommand) -> Fail<StoreError> {
 
 /// Appends a command record; a record with the same key refuses the
 /// entry (for the entry's first record, before anything was written).
+#[inline(never)]
 fn insert_command(
     stmts: &mut Statements<'_>,
     command: &EncodedCommand,
@@ -313,6 +459,7 @@ fn insert_command(
 /// Inserts or updates the lot's row; its row key. The indexed columns are
 /// written only when they changed, so a bid that moves neither status nor
 /// due time touches no listing index.
+#[inline(never)]
 fn write_lot(
     stmts: &mut Statements<'_>,
     stored: Option<&Stored>,
@@ -363,7 +510,7 @@ mod tests {
     fn write(conn: &Connection, commit: &LotCommit) -> Result<(), StoreError> {
         let entry = EncodedCommit::new(commit)?;
         let mut stmts = Statements::prepare(conn).unwrap_or_else(|e| panic!("{e}"));
-        write_entry(&mut stmts, &entry).map_err(|f| match f {
+        write_entry(&mut stmts, &mut LotCache::new(), &entry).map_err(|f| match f {
             Fail::Refused(e) => e,
             Fail::Sql(e) => panic!("{e}"),
         })

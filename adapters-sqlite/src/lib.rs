@@ -19,7 +19,8 @@
 //! One **writer thread** owns the only write connection; **reader
 //! threads** (two by default) each own a read-only connection. Every port
 //! method sends its work over a channel and awaits a oneshot reply, so an
-//! async caller never blocks on SQLite. Serialization (JSON) happens on the
+//! async caller never blocks on SQLite. Serialization (compact binary for
+//! the shapes every bid writes, JSON otherwise) happens on the
 //! caller's side, so the writer thread spends its time in SQLite only.
 //!
 //! ## Group commit
@@ -102,6 +103,7 @@
 
 mod codec;
 mod commit;
+mod compact;
 mod ledger;
 mod open;
 mod outbox;
@@ -112,7 +114,7 @@ mod store;
 mod writer;
 
 pub use codec::{BadRecord, InvalidCommit, InvalidCursor};
-pub use commit::{LOG_CHUNK_EVENTS, MAX_RECORDS_PER_ENTRY};
+pub use commit::{LOG_CHUNK_EVENTS, LOT_CACHE_CAPACITY, MAX_RECORDS_PER_ENTRY};
 pub use ledger::{BadCreditValue, MAX_HOLDS_PER_PARTICIPANT};
 pub use open::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_READ_THREADS, JOURNAL_SIZE_LIMIT_BYTES, MAX_READ_THREADS,

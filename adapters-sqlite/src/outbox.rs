@@ -8,7 +8,7 @@
 
 use crate::codec;
 use crate::writer::Fail;
-use hammerfall_ports::{EventEnvelope, LotId, SequencedEvent, StoreError};
+use hammerfall_ports::{EventEnvelope, LotId, StoreError};
 use rusqlite::Connection;
 
 /// Most log rows one [`SqliteStore::pending_events`](crate::SqliteStore::pending_events) call returns.
@@ -49,7 +49,7 @@ pub(crate) fn pending(conn: &Connection, limit: usize) -> Result<Vec<OutboxEntry
     rows.into_iter()
         .map(|(position, lot_id, events)| {
             let lot_id = LotId::new(&lot_id).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
-            let events: Vec<SequencedEvent> = codec::decode(&events)?;
+            let events = codec::decode_events(&events)?;
             Ok(OutboxEntry {
                 position: codec::seq_from_sql(position)?,
                 events: events

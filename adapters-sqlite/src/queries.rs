@@ -11,7 +11,7 @@ use hammerfall_ports::{
     SequencedEvent, StoreError, Timestamp,
 };
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params, params_from_iter};
 
 /// Maps a SQLite failure on the read side.
 pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
@@ -34,21 +34,37 @@ pub(crate) fn load(conn: &Connection, lot_id: &LotId) -> Result<Option<Lot>, Sto
         .transpose()
 }
 
-/// The idempotency record under a key: one lookup in the key's index.
+/// The idempotency record under a key: one lookup in the key's B-tree.
 pub(crate) fn command(
     conn: &Connection,
     key: &CommandKey,
 ) -> Result<Option<CommandRecord>, StoreError> {
-    let body: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT body FROM idempotency WHERE command = ?1 AND lot = ?2 AND submitter = ?3",
-        )
-        .and_then(|mut s| {
-            s.query_row(codec::command_key(key), |r| r.get(0))
-                .optional()
-        })
-        .map_err(sql)?;
-    body.map(|b| codec::decode_command(key, &b)).transpose()
+    let mut stmt = command_statement(conn)?;
+    command_with(&mut stmt, key)
+}
+
+/// The statement [`command_with`] runs: prepared (found in the cache) once
+/// for a batch of lookups, not once per key.
+pub(crate) fn command_statement(conn: &Connection) -> Result<CachedStatement<'_>, StoreError> {
+    conn.prepare_cached(
+        "SELECT body FROM idempotency WHERE command = ?1 AND lot = ?2 AND submitter = ?3",
+    )
+    .map_err(sql)
+}
+
+/// [`command`] with its statement at hand.
+pub(crate) fn command_with(
+    stmt: &mut CachedStatement<'_>,
+    key: &CommandKey,
+) -> Result<Option<CommandRecord>, StoreError> {
+    let mut rows = stmt.query(codec::command_key(key)).map_err(sql)?;
+    match rows.next().map_err(sql)? {
+        None => Ok(None),
+        Some(row) => {
+            let body = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
+            codec::decode_command(key, body).map(Some)
+        }
+    }
 }
 
 /// Events of a lot after `after`, ascending, at most a page: the log rows
@@ -75,7 +91,7 @@ pub(crate) fn events_after(
             break;
         };
         let bytes = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
-        let chunk: Vec<SequencedEvent> = codec::decode(bytes)?;
+        let chunk = codec::decode_events(bytes)?;
         let fresh = chunk.into_iter().filter(|e| e.sequence > after);
         out.extend(fresh.take(size - out.len()));
     }
@@ -109,7 +125,7 @@ pub(crate) fn bids(
         let chunk: Vec<BidRecord> = if bytes.is_empty() {
             // The records the row's events imply (commit.rs).
             let events = row.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
-            codec::implied_bids(&codec::decode::<Vec<SequencedEvent>>(events)?)
+            codec::implied_bids(&codec::decode_events(events)?)
         } else {
             codec::decode(bytes)?
         };

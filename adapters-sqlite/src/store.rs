@@ -240,7 +240,10 @@ impl LotStore for SqliteStore {
             // of WAL locks instead of one per key. Dropped (rolled back:
             // it wrote nothing) after the last lookup.
             let tx = conn.unchecked_transaction().map_err(queries::sql)?;
-            keys.iter().map(|key| queries::command(&tx, key)).collect()
+            let mut stmt = queries::command_statement(&tx)?;
+            keys.iter()
+                .map(|key| queries::command_with(&mut stmt, key))
+                .collect()
         })
         .await
     }

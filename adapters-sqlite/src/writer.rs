@@ -8,7 +8,7 @@
 //! acknowledgement: its writes are in a committed transaction, durable to
 //! the `synchronous` level the store was opened with.
 
-use crate::commit::{EncodedCommit, Statements, write_entry};
+use crate::commit::{EncodedCommit, LotCache, Statements, write_entry};
 use crate::ledger::{self, LotChange};
 use crate::open::WAL_AUTOCHECKPOINT_PAGES;
 use hammerfall_ports::{
@@ -245,6 +245,7 @@ fn unguarded<T, E>(f: impl FnOnce() -> Result<T, Fail<E>>) -> Result<Result<T, E
 fn commit_entries<'c>(
     conn: &'c Connection,
     stmts: &mut Option<Statements<'c>>,
+    cache: &mut LotCache,
     entries: &[EncodedCommit],
 ) -> Result<Vec<Result<(), StoreError>>, Abort> {
     let stmts = match stmts {
@@ -254,9 +255,9 @@ fn commit_entries<'c>(
     let mut results = Vec::with_capacity(entries.len());
     for entry in entries {
         let result = if entry.needs_savepoint() {
-            in_savepoint(conn, || write_entry(stmts, entry))?
+            in_savepoint(conn, || write_entry(stmts, cache, entry))?
         } else {
-            unguarded(|| write_entry(stmts, entry))?
+            unguarded(|| write_entry(stmts, cache, entry))?
         };
         results.push(result);
     }
@@ -267,10 +268,11 @@ fn commit_entries<'c>(
 fn apply<'c>(
     conn: &'c Connection,
     stmts: &mut Option<Statements<'c>>,
+    cache: &mut LotCache,
     write: Write,
 ) -> Result<Pending, (Pending, Abort)> {
     match write {
-        Write::Commit { entries, reply } => match commit_entries(conn, stmts, &entries) {
+        Write::Commit { entries, reply } => match commit_entries(conn, stmts, cache, &entries) {
             Ok(results) => Ok(Pending::Commit(reply, results)),
             Err(abort) => {
                 let results = entries.iter().map(|_| Ok(())).collect();
@@ -291,7 +293,7 @@ fn apply<'c>(
 }
 
 /// One group: begin, every request, commit, answer.
-fn run_group(conn: &Connection, group: Vec<Write>) {
+fn run_group(conn: &Connection, cache: &mut LotCache, group: Vec<Write>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let why = format!("could not begin a transaction: {e}");
         for write in group {
@@ -299,13 +301,14 @@ fn run_group(conn: &Connection, group: Vec<Write>) {
         }
         return;
     }
+    cache.begin(conn);
     let mut done = Vec::with_capacity(group.len());
     let mut rest = group.into_iter();
     let mut aborted = None;
     {
         let mut stmts = None;
         for write in rest.by_ref() {
-            match apply(conn, &mut stmts, write) {
+            match apply(conn, &mut stmts, cache, write) {
                 Ok(pending) => done.push(pending),
                 Err((pending, Abort(why))) => {
                     done.push(pending);
@@ -322,6 +325,7 @@ fn run_group(conn: &Connection, group: Vec<Write>) {
     match outcome {
         Ok(()) => done.into_iter().for_each(Pending::send),
         Err(why) => {
+            cache.forget();
             if !conn.is_autocommit()
                 && let Err(e) = exec(conn, "ROLLBACK")
             {
@@ -373,6 +377,7 @@ pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
     // Replaces SQLite's autocheckpoint (itself a WAL hook): see
     // `checkpoint_if_due`.
     conn.wal_hook(Some(note_wal_frames));
+    let mut cache = LotCache::new();
     while let Ok(first) = inbox.recv() {
         let mut weight = first.weight();
         let mut group = vec![first];
@@ -388,8 +393,9 @@ pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
         // A panic (a bug) must not take the thread down with requests
         // unanswered: their reply senders are dropped, which callers see as
         // "unavailable"; the transaction is rolled back below.
-        if catch_unwind(AssertUnwindSafe(|| run_group(&conn, group))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| run_group(&conn, &mut cache, group))).is_err() {
             tracing::error!("the writer thread panicked in a group commit; rolled back");
+            cache.forget();
             if !conn.is_autocommit() {
                 drop(exec(&conn, "ROLLBACK"));
             }

@@ -361,3 +361,55 @@ async fn everything_committed_reads_back_after_reopening() {
     let events = store.events_after(&id, 0, MAX_PAGE_SIZE).await.unwrap();
     assert_eq!(hammerfall_engine::replay(id, &events).unwrap(), war[4].lot);
 }
+
+/// The writer remembers lots' sequences between groups (no compare-and-set
+/// read); a commit by another store on the same file must make it forget,
+/// or a stale entry would be accepted over the other store's write.
+#[tokio::test]
+async fn another_writer_on_the_same_file_is_seen_by_compare_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir);
+    let b = open(&dir);
+    let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::hours(1));
+    let first = step(&created.lot, bid_command("ann", 2_000, "b1"), "k1", at(60));
+    assert!(
+        a.commit(vec![created.commit.clone(), first.commit.clone()])
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+    // `b` moves the lot on from what `a` wrote last.
+    let by_b = step(&first.lot, bid_command("bob", 3_000, "b2"), "k2", at(61));
+    assert!(
+        b.commit(vec![by_b.commit.clone()])
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+    // `a`, from its own last write, is refused.
+    let by_a = step(&first.lot, bid_command("cy", 4_000, "b3"), "k3", at(62));
+    let result = a.commit(vec![by_a.commit.clone()]).await;
+    assert!(
+        matches!(result.as_slice(), [Err(StoreError::Conflict { .. })]),
+        "{result:?}"
+    );
+    // And goes on from what `b` wrote.
+    let next = step(&by_b.lot, bid_command("cy", 5_000, "b4"), "k4", at(63));
+    assert!(
+        a.commit(vec![next.commit.clone()])
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert_eq!(
+        b.load(&lot_id("lot-1")).await.unwrap(),
+        Some(next.lot.clone())
+    );
+    // A stale entry from `b` (its cache says `by_b`) is refused too.
+    let stale = step(&by_b.lot, bid_command("dee", 9_000, "b5"), "k5", at(64));
+    let result = b.commit(vec![stale.commit]).await;
+    assert!(
+        matches!(result.as_slice(), [Err(StoreError::Conflict { .. })]),
+        "{result:?}"
+    );
+}
