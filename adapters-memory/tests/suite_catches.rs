@@ -10,8 +10,8 @@ use hammerfall_engine::testkit::{
 };
 use hammerfall_ports::{
     BidRecord, CommandKey, CommandRecord, CreditError, CreditLedger, CreditView, Currency, Cursor,
-    Duration, EventEnvelope, Lot, LotCommit, LotId, LotQuery, LotStore, Money, Page, ParticipantId,
-    SequencedEvent, StoreError, Timestamp,
+    Duration, EventEnvelope, Lot, LotCommit, LotCreditOp, LotId, LotQuery, LotStore, Money, Page,
+    ParticipantId, SequencedEvent, StoreError, Timestamp,
 };
 
 /// A store whose `due` lists the latest lot first.
@@ -74,42 +74,17 @@ impl CreditLedger for FreeLunch {
     async fn credit(&self, p: &ParticipantId) -> Result<Option<CreditView>, CreditError> {
         self.0.credit(p).await
     }
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        self.0.hold(lot, p, amount, currency, sequence).await
-    }
-    async fn propose(
-        &self,
-        lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        self.0.propose(lot, p, amount, currency, sequence).await
-    }
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        p: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        self.0.withdraw(lot, p, sequence).await
-    }
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.0.clear_proposals(lot, sequence).await
-    }
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.0.release(lot, sequence).await
-    }
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.0.release(lot, sequence).await
+        match op {
+            LotCreditOp::Consume { sequence } => {
+                self.0.change(lot, LotCreditOp::Release { sequence }).await
+            }
+            op => self.0.change(lot, op).await,
+        }
     }
 }
 

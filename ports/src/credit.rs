@@ -93,15 +93,23 @@ pub enum CreditError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// One change to a lot's credit record (see [`LotCredit::after`]).
+/// One change to a lot's credit record: the one write every ledger
+/// implements ([`CreditLedger::change`]; the contract is the trait's, the
+/// ordering rules [`LotCredit::after`]'s).
+///
+/// `P` names the participant: `&ParticipantId` as callers pass it, or
+/// `ParticipantId` in an adapter that must own the change (to hand it to
+/// another thread); [`LotCreditOp::map`] converts between the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LotCreditOp<'a> {
+pub enum LotCreditOp<P> {
     /// The committed state at `sequence` needs `participant` held `amount`.
     Hold {
         /// Who.
-        participant: &'a ParticipantId,
+        participant: P,
         /// How much.
         amount: Money,
+        /// The lot's currency: the hold fits only a limit in it.
+        currency: Currency,
         /// The committed state's sequence.
         sequence: u64,
     },
@@ -119,9 +127,11 @@ pub enum LotCreditOp<'a> {
     /// held `amount`.
     Propose {
         /// Who.
-        participant: &'a ParticipantId,
+        participant: P,
         /// How much.
         amount: Money,
+        /// The lot's currency: the proposal fits only a limit in it.
+        currency: Currency,
         /// The proposed state's sequence.
         sequence: u64,
     },
@@ -135,10 +145,79 @@ pub enum LotCreditOp<'a> {
     /// The commit of the state proposed at `sequence` failed.
     Withdraw {
         /// Whose proposal.
-        participant: &'a ParticipantId,
+        participant: P,
         /// The proposed state's sequence.
         sequence: u64,
     },
+}
+
+impl<P> LotCreditOp<P> {
+    /// The same change with its participant (if any) turned by `f`: e.g.
+    /// `op.map(|p| (*p).clone())` owns a borrowed change, `op.map(|p| p)`
+    /// borrows an owned one.
+    pub fn map<'s, Q>(&'s self, f: impl FnOnce(&'s P) -> Q) -> LotCreditOp<Q> {
+        match self {
+            LotCreditOp::Hold {
+                participant,
+                amount,
+                currency,
+                sequence,
+            } => LotCreditOp::Hold {
+                participant: f(participant),
+                amount: *amount,
+                currency: *currency,
+                sequence: *sequence,
+            },
+            LotCreditOp::Release { sequence } => LotCreditOp::Release {
+                sequence: *sequence,
+            },
+            LotCreditOp::Consume { sequence } => LotCreditOp::Consume {
+                sequence: *sequence,
+            },
+            LotCreditOp::Propose {
+                participant,
+                amount,
+                currency,
+                sequence,
+            } => LotCreditOp::Propose {
+                participant: f(participant),
+                amount: *amount,
+                currency: *currency,
+                sequence: *sequence,
+            },
+            LotCreditOp::ClearProposals { sequence } => LotCreditOp::ClearProposals {
+                sequence: *sequence,
+            },
+            LotCreditOp::Withdraw {
+                participant,
+                sequence,
+            } => LotCreditOp::Withdraw {
+                participant: f(participant),
+                sequence: *sequence,
+            },
+        }
+    }
+}
+
+impl<'a> LotCreditOp<&'a ParticipantId> {
+    /// Whose holding on the lot the change sets, and the currency it is
+    /// in: the ledger checks it against their limit before it writes
+    /// (a hold or a proposal).
+    pub fn fits(self) -> Option<(&'a ParticipantId, Currency)> {
+        match self {
+            LotCreditOp::Hold {
+                participant,
+                currency,
+                ..
+            }
+            | LotCreditOp::Propose {
+                participant,
+                currency,
+                ..
+            } => Some((participant, currency)),
+            _ => None,
+        }
+    }
 }
 
 /// A lot's credit record, as every ledger keeps it: the one place the
@@ -191,7 +270,7 @@ impl LotCredit {
     /// by how much.
     pub fn after(
         &self,
-        op: LotCreditOp<'_>,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Option<(LotCredit, Option<(ParticipantId, Money)>)> {
         let mut next = self.clone();
         let mut charge = None;
@@ -222,6 +301,7 @@ impl LotCredit {
                 participant,
                 amount,
                 sequence,
+                ..
             } => {
                 if sequence <= self.sequence {
                     return None;
@@ -256,9 +336,14 @@ impl LotCredit {
 
 /// Bidder credit.
 ///
-/// Contract (the ordering rules are [`LotCredit::after`]'s; see the module
-/// docs for why):
-/// - `hold(lot, p, amount, currency, sequence)` — the lot's committed state
+/// A ledger implements one write, [`CreditLedger::change`]; `hold`,
+/// `propose`, `withdraw`, `clear_proposals`, `release` and `consume` are
+/// its shorthands (one [`LotCreditOp`] each), so a wrapper (fault
+/// injection, a test's gate) overrides `change` alone.
+///
+/// Contract of `change(lot, op)`, per op (the ordering rules are
+/// [`LotCredit::after`]'s; see the module docs for why):
+/// - `Hold { p, amount, currency, sequence }` — the lot's committed state
 ///   at `sequence` needs `p` held `amount`. If `sequence` is below the
 ///   lot's committed sequence it MUST change nothing and succeed (stale);
 ///   otherwise it MUST atomically replace the lot's committed hold (whoever
@@ -267,17 +352,17 @@ impl LotCredit {
 ///   [`CreditError::Insufficient`], changing nothing, if `p` has no limit
 ///   in `currency` or what `p` then holds on the lot exceeds `p`'s
 ///   available credit not counting the lot.
-/// - `propose(lot, p, amount, currency, sequence)` — the same for a state
+/// - `Propose { p, amount, currency, sequence }` — the same for a state
 ///   about to be committed, checked the same way, but ADDED next to the
 ///   lot's committed hold (which stays); stale (changes nothing, succeeds)
 ///   unless `sequence` is above the lot's committed sequence.
-/// - `withdraw(lot, p, sequence)` MUST remove `p`'s proposal at exactly
+/// - `Withdraw { p, sequence }` MUST remove `p`'s proposal at exactly
 ///   `sequence` (no-op otherwise).
-/// - `clear_proposals(lot, sequence)` MUST remove every proposal of the
-///   lot, unless `sequence` is below its committed sequence (stale).
-/// - `release(lot, sequence)` MUST remove the lot's committed hold (no-op
-///   without one), and `consume(lot, sequence)` MUST remove it and lower
-///   its holder's limit by the held amount, once: consuming a lot twice
+/// - `ClearProposals { sequence }` MUST remove every proposal of the lot,
+///   unless `sequence` is below its committed sequence (stale).
+/// - `Release { sequence }` MUST remove the lot's committed hold (no-op
+///   without one), and `Consume { sequence }` MUST remove it and lower its
+///   holder's limit by the held amount, once: consuming a lot twice
 ///   changes nothing. Both are stale below the lot's committed sequence,
 ///   and record `sequence` (a tombstone) otherwise.
 /// - Every write at the sequence already recorded re-applies (idempotent).
@@ -298,7 +383,16 @@ pub trait CreditLedger: Send + Sync + 'static {
         participant: &ParticipantId,
     ) -> impl Future<Output = Result<Option<CreditView>, CreditError>> + Send;
 
-    /// Sets the lot's committed hold for its state at `sequence`.
+    /// Applies one change to the lot's credit record, as the trait's
+    /// contract says for `op`.
+    fn change(
+        &self,
+        lot: &LotId,
+        op: LotCreditOp<&ParticipantId>,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+
+    /// Sets the lot's committed hold for its state at `sequence`
+    /// ([`LotCreditOp::Hold`]).
     fn hold(
         &self,
         lot: &LotId,
@@ -306,10 +400,18 @@ pub trait CreditLedger: Send + Sync + 'static {
         amount: Money,
         currency: Currency,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        let op = LotCreditOp::Hold {
+            participant,
+            amount,
+            currency,
+            sequence,
+        };
+        self.change(lot, op)
+    }
 
     /// Adds a proposed hold for the state about to be committed at
-    /// `sequence`.
+    /// `sequence` ([`LotCreditOp::Propose`]).
     fn propose(
         &self,
         lot: &LotId,
@@ -317,36 +419,59 @@ pub trait CreditLedger: Send + Sync + 'static {
         amount: Money,
         currency: Currency,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        let op = LotCreditOp::Propose {
+            participant,
+            amount,
+            currency,
+            sequence,
+        };
+        self.change(lot, op)
+    }
 
-    /// Withdraws `participant`'s proposal at `sequence` (its commit failed).
+    /// Withdraws `participant`'s proposal at `sequence` (its commit
+    /// failed; [`LotCreditOp::Withdraw`]).
     fn withdraw(
         &self,
         lot: &LotId,
         participant: &ParticipantId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        let op = LotCreditOp::Withdraw {
+            participant,
+            sequence,
+        };
+        self.change(lot, op)
+    }
 
     /// Drops every proposal of the lot (its committed state at `sequence`
-    /// was loaded afresh: proposals of crashed engines must not linger).
+    /// was loaded afresh: proposals of crashed engines must not linger;
+    /// [`LotCreditOp::ClearProposals`]).
     fn clear_proposals(
         &self,
         lot: &LotId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        self.change(lot, LotCreditOp::ClearProposals { sequence })
+    }
 
-    /// Removes the lot's committed hold (its state at `sequence` needs none).
+    /// Removes the lot's committed hold (its state at `sequence` needs
+    /// none; [`LotCreditOp::Release`]).
     fn release(
         &self,
         lot: &LotId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        self.change(lot, LotCreditOp::Release { sequence })
+    }
 
     /// Turns the lot's hold into a payment (its state at `sequence` is
-    /// paid): limit and held drop by its amount.
+    /// paid: limit and held drop by its amount; [`LotCreditOp::Consume`]).
     fn consume(
         &self,
         lot: &LotId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        self.change(lot, LotCreditOp::Consume { sequence })
+    }
 }
