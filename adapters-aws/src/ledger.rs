@@ -515,5 +515,6 @@ fn op_name(op: LotCreditOp<&ParticipantId>) -> &'static str {
         LotCreditOp::ClearProposals { .. } => "clear_proposals",
         LotCreditOp::Release { .. } => "release",
         LotCreditOp::Consume { .. } => "consume",
+        LotCreditOp::Loaded { .. } => "loaded",
     }
 }

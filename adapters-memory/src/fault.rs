@@ -286,6 +286,8 @@ pub enum CreditOp {
     Release,
     /// `consume`.
     Consume,
+    /// A [`LotCreditOp::Loaded`] change (a lot loaded afresh).
+    Loaded,
 }
 
 impl CreditOp {
@@ -298,6 +300,7 @@ impl CreditOp {
             LotCreditOp::ClearProposals { .. } => CreditOp::ClearProposals,
             LotCreditOp::Release { .. } => CreditOp::Release,
             LotCreditOp::Consume { .. } => CreditOp::Consume,
+            LotCreditOp::Loaded { .. } => CreditOp::Loaded,
         }
     }
 
@@ -311,6 +314,7 @@ impl CreditOp {
             CreditOp::ClearProposals => "clear_proposals",
             CreditOp::Release => "release",
             CreditOp::Consume => "consume",
+            CreditOp::Loaded => "loaded",
         }
     }
 }
@@ -320,7 +324,8 @@ impl CreditOp {
 pub enum CreditFault {
     /// [`CreditError::Unavailable`], nothing done.
     Unavailable,
-    /// Hold only: [`CreditError::Insufficient`], nothing done.
+    /// Hold (or a load's hold) only: [`CreditError::Insufficient`],
+    /// nothing done.
     Insufficient,
     /// Set limit only: [`CreditError::InUse`], nothing done.
     InUse,
@@ -364,7 +369,7 @@ impl<L> FaultyLedger<L> {
     pub fn fail_calls(&self, op: CreditOp, nth: u64, count: u64, fault: CreditFault) -> &Self {
         let fits = match fault {
             CreditFault::Unavailable => true,
-            CreditFault::Insufficient => op == CreditOp::Hold,
+            CreditFault::Insufficient => matches!(op, CreditOp::Hold | CreditOp::Loaded),
             CreditFault::InUse => op == CreditOp::SetLimit,
             CreditFault::LostAck => op != CreditOp::Credit,
         };

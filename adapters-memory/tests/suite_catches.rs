@@ -94,6 +94,43 @@ async fn a_ledger_that_never_charges_fails() {
     run_all_credit_ledger(|| async { FreeLunch(MemoryCreditLedger::new()) }).await;
 }
 
+/// A ledger whose load sets the committed hold but keeps the proposals
+/// (the two writes a cold load used to make, less the second).
+struct KeepsProposalsOnLoad(MemoryCreditLedger);
+
+impl CreditLedger for KeepsProposalsOnLoad {
+    async fn set_limit(
+        &self,
+        p: &ParticipantId,
+        limit: Money,
+        currency: Currency,
+    ) -> Result<CreditView, CreditError> {
+        self.0.set_limit(p, limit, currency).await
+    }
+    async fn credit(&self, p: &ParticipantId) -> Result<Option<CreditView>, CreditError> {
+        self.0.credit(p).await
+    }
+    async fn change(
+        &self,
+        lot: &LotId,
+        op: LotCreditOp<&ParticipantId>,
+    ) -> Result<(), CreditError> {
+        match op {
+            LotCreditOp::Loaded {
+                committed,
+                sequence,
+            } => self.0.change(lot, committed.at(sequence)).await,
+            op => self.0.change(lot, op).await,
+        }
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "the committed hold alone")]
+async fn a_ledger_keeping_proposals_on_a_load_fails() {
+    run_all_credit_ledger(|| async { KeepsProposalsOnLoad(MemoryCreditLedger::new()) }).await;
+}
+
 /// A subscriber view that loses every other event.
 struct Lossy(MemoryEventPublisher);
 

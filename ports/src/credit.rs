@@ -39,9 +39,11 @@
 //!   recorded sequence only ever moves forward.
 //!
 //! - an engine that loads a lot afresh (after a restart, or a cache miss)
-//!   sets its committed hold and clears its proposals
-//!   ([`CreditLedger::clear_proposals`]): a proposal left by an engine that
-//!   crashed before its commit over-holds its bidder only until then.
+//!   sets its committed hold and clears its proposals, in one write
+//!   ([`LotCreditOp::Loaded`]): a proposal left by an engine that crashed
+//!   before its commit over-holds its bidder only until then. The repair
+//!   after a failed commit does not: it withdraws only its own proposals,
+//!   since another engine's may be about to commit.
 //!
 //! A participant's holding on a lot is the larger of their committed hold
 //! and their proposal there ([`LotCredit::amount_of`]): raising one's own
@@ -149,6 +151,74 @@ pub enum LotCreditOp<P> {
         /// The proposed state's sequence.
         sequence: u64,
     },
+    /// The committed state at `sequence` was loaded afresh: sets its
+    /// committed hold as `committed` says AND drops every proposal, in one
+    /// write (an engine's cold load would otherwise make two: the
+    /// committed write, then [`LotCreditOp::ClearProposals`]).
+    Loaded {
+        /// What the loaded state needs of the ledger.
+        committed: CommittedHold<P>,
+        /// The loaded state's sequence.
+        sequence: u64,
+    },
+}
+
+/// What a committed lot state needs of the ledger: the body of the
+/// committed writes ([`LotCreditOp::Hold`], [`LotCreditOp::Release`],
+/// [`LotCreditOp::Consume`]) without their sequence, so a write that sets
+/// it among other things ([`LotCreditOp::Loaded`]) says it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommittedHold<P> {
+    /// `participant` held `amount` (a limit in `currency` must fit it).
+    Hold {
+        /// Who.
+        participant: P,
+        /// How much.
+        amount: Money,
+        /// The lot's currency.
+        currency: Currency,
+    },
+    /// No hold.
+    Release,
+    /// The settlement is paid: the hold becomes a payment (once).
+    Consume,
+}
+
+impl<P> CommittedHold<P> {
+    /// The same, naming the participant by reference.
+    pub fn as_ref(&self) -> CommittedHold<&P> {
+        match self {
+            CommittedHold::Hold {
+                participant,
+                amount,
+                currency,
+            } => CommittedHold::Hold {
+                participant,
+                amount: *amount,
+                currency: *currency,
+            },
+            CommittedHold::Release => CommittedHold::Release,
+            CommittedHold::Consume => CommittedHold::Consume,
+        }
+    }
+
+    /// The committed write that sets this for the state at `sequence`.
+    pub fn at(self, sequence: u64) -> LotCreditOp<P> {
+        match self {
+            CommittedHold::Hold {
+                participant,
+                amount,
+                currency,
+            } => LotCreditOp::Hold {
+                participant,
+                amount,
+                currency,
+                sequence,
+            },
+            CommittedHold::Release => LotCreditOp::Release { sequence },
+            CommittedHold::Consume => LotCreditOp::Consume { sequence },
+        }
+    }
 }
 
 impl<P> LotCreditOp<P> {
@@ -195,6 +265,25 @@ impl<P> LotCreditOp<P> {
                 participant: f(participant),
                 sequence: *sequence,
             },
+            LotCreditOp::Loaded {
+                committed,
+                sequence,
+            } => LotCreditOp::Loaded {
+                committed: match committed {
+                    CommittedHold::Hold {
+                        participant,
+                        amount,
+                        currency,
+                    } => CommittedHold::Hold {
+                        participant: f(participant),
+                        amount: *amount,
+                        currency: *currency,
+                    },
+                    CommittedHold::Release => CommittedHold::Release,
+                    CommittedHold::Consume => CommittedHold::Consume,
+                },
+                sequence: *sequence,
+            },
         }
     }
 }
@@ -202,7 +291,7 @@ impl<P> LotCreditOp<P> {
 impl<'a> LotCreditOp<&'a ParticipantId> {
     /// Whose holding on the lot the change sets, and the currency it is
     /// in: the ledger checks it against their limit before it writes
-    /// (a hold or a proposal).
+    /// (hold, proposal, or a load that sets a hold).
     pub fn fits(self) -> Option<(&'a ParticipantId, Currency)> {
         match self {
             LotCreditOp::Hold {
@@ -213,6 +302,15 @@ impl<'a> LotCreditOp<&'a ParticipantId> {
             | LotCreditOp::Propose {
                 participant,
                 currency,
+                ..
+            }
+            | LotCreditOp::Loaded {
+                committed:
+                    CommittedHold::Hold {
+                        participant,
+                        currency,
+                        ..
+                    },
                 ..
             } => Some((participant, currency)),
             _ => None,
@@ -236,6 +334,9 @@ pub struct LotCredit {
     /// The hold was consumed (a payment): consuming again changes nothing.
     pub consumed: bool,
 }
+
+/// Whose limit a consume lowers, and by how much.
+type Charge = Option<(ParticipantId, Money)>;
 
 impl LotCredit {
     /// What `participant` holds on the lot: the larger of their committed
@@ -275,28 +376,29 @@ impl LotCredit {
         let mut next = self.clone();
         let mut charge = None;
         match op {
-            LotCreditOp::Hold { sequence, .. }
-            | LotCreditOp::Release { sequence }
-            | LotCreditOp::Consume { sequence } => {
-                if sequence < self.sequence {
-                    return None;
-                }
-                next.sequence = sequence;
-                next.proposals.retain(|_, (_, s)| *s > sequence);
-                match op {
-                    LotCreditOp::Hold {
-                        participant,
-                        amount,
-                        ..
-                    } => next.hold = Some((participant.clone(), amount)),
-                    LotCreditOp::Release { .. } => next.hold = None,
-                    _ if self.consumed => {}
-                    _ => {
-                        charge = next.hold.take();
-                        next.consumed = charge.is_some();
-                    }
-                }
+            LotCreditOp::Hold {
+                participant,
+                amount,
+                currency,
+                sequence,
+            } => {
+                let hold = CommittedHold::Hold {
+                    participant,
+                    amount,
+                    currency,
+                };
+                charge = next.commit(hold, sequence, false)?;
             }
+            LotCreditOp::Release { sequence } => {
+                charge = next.commit(CommittedHold::Release, sequence, false)?;
+            }
+            LotCreditOp::Consume { sequence } => {
+                charge = next.commit(CommittedHold::Consume, sequence, false)?;
+            }
+            LotCreditOp::Loaded {
+                committed,
+                sequence,
+            } => charge = next.commit(committed, sequence, true)?,
             LotCreditOp::Propose {
                 participant,
                 amount,
@@ -332,6 +434,47 @@ impl LotCredit {
         }
         (next != *self).then_some((next, charge))
     }
+
+    /// Applies a committed write at `sequence` (None: stale, below the
+    /// recorded sequence): records `sequence`, drops the proposals up to
+    /// it (`every`: all of them, a fresh load) and sets the committed hold
+    /// as `hold` says; a consume returns its charge, once per lot.
+    fn commit(
+        &mut self,
+        hold: CommittedHold<&ParticipantId>,
+        sequence: u64,
+        every: bool,
+    ) -> Option<Charge> {
+        if sequence < self.sequence {
+            return None;
+        }
+        self.sequence = sequence;
+        if every {
+            self.proposals.clear();
+        } else {
+            self.proposals.retain(|_, (_, s)| *s > sequence);
+        }
+        Some(match hold {
+            CommittedHold::Hold {
+                participant,
+                amount,
+                ..
+            } => {
+                self.hold = Some((participant.clone(), amount));
+                None
+            }
+            CommittedHold::Release => {
+                self.hold = None;
+                None
+            }
+            CommittedHold::Consume if self.consumed => None,
+            CommittedHold::Consume => {
+                let charge = self.hold.take();
+                self.consumed = charge.is_some();
+                charge
+            }
+        })
+    }
 }
 
 /// Bidder credit.
@@ -365,6 +508,12 @@ impl LotCredit {
 ///   holder's limit by the held amount, once: consuming a lot twice
 ///   changes nothing. Both are stale below the lot's committed sequence,
 ///   and record `sequence` (a tombstone) otherwise.
+/// - `Loaded { committed, sequence }` is stale below the lot's committed
+///   sequence; otherwise it MUST, atomically, do what the committed write
+///   of `committed` at `sequence` does (`Hold`, `Release` or `Consume`
+///   above; a hold checked the same way, counting no proposal) AND remove
+///   every proposal of the lot, as `ClearProposals` does. A refused hold
+///   changes nothing, the proposals included.
 /// - Every write at the sequence already recorded re-applies (idempotent).
 /// - A participant's held credit is the sum over lots of
 ///   [`LotCredit::amount_of`]; available credit MUST never be negative.
