@@ -327,15 +327,14 @@ impl DynamoLotStore {
     }
 
     /// One attempt of a change to a lot's record (`Err(Raced)`: read again
-    /// and retry). The ordering rules are [`LotCredit::after`]'s; `fits`:
-    /// whose holding the change sets, in which currency (checked against
-    /// their limit). Moves every affected participant's holding in the
-    /// same transaction as the lot's hold item.
+    /// and retry). The ordering rules are [`LotCredit::after`]'s; the
+    /// holding the change sets ([`LotCreditOp::fits`]) is checked against
+    /// its participant's limit. Moves every affected participant's holding
+    /// in the same transaction as the lot's hold item.
     async fn try_change(
         &self,
         lot: &LotId,
-        op: LotCreditOp<'_>,
-        fits: Option<(&ParticipantId, Currency)>,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), WriteError> {
         let failed = WriteError::Failed;
         let current = self.lot_hold(lot).await.map_err(failed)?;
@@ -343,7 +342,7 @@ impl DynamoLotStore {
             return Ok(());
         };
         let mut items = Vec::new();
-        let checked = match fits {
+        let checked = match op.fits() {
             Some((p, currency)) => {
                 let account = self
                     .account(p)
@@ -498,65 +497,24 @@ impl CreditLedger for DynamoLotStore {
             .map(|a| a.view(participant)))
     }
 
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        let op = LotCreditOp::Hold {
-            participant,
-            amount,
-            sequence,
-        };
-        let fits = Some((participant, currency));
-        retry("hold", || self.try_change(lot, op, fits)).await
+        retry(op_name(op), || self.try_change(lot, op)).await
     }
+}
 
-    async fn propose(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let op = LotCreditOp::Propose {
-            participant,
-            amount,
-            sequence,
-        };
-        let fits = Some((participant, currency));
-        retry("propose", || self.try_change(lot, op, fits)).await
-    }
-
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let op = LotCreditOp::Withdraw {
-            participant,
-            sequence,
-        };
-        retry("withdraw", || self.try_change(lot, op, None)).await
-    }
-
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        let op = LotCreditOp::ClearProposals { sequence };
-        retry("clear_proposals", || self.try_change(lot, op, None)).await
-    }
-
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        let op = LotCreditOp::Release { sequence };
-        retry("release", || self.try_change(lot, op, None)).await
-    }
-
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        let op = LotCreditOp::Consume { sequence };
-        retry("consume", || self.try_change(lot, op, None)).await
+/// The name a change's failure reports (after too many races).
+fn op_name(op: LotCreditOp<&ParticipantId>) -> &'static str {
+    match op {
+        LotCreditOp::Hold { .. } => "hold",
+        LotCreditOp::Propose { .. } => "propose",
+        LotCreditOp::Withdraw { .. } => "withdraw",
+        LotCreditOp::ClearProposals { .. } => "clear_proposals",
+        LotCreditOp::Release { .. } => "release",
+        LotCreditOp::Consume { .. } => "consume",
+        LotCreditOp::Loaded { .. } => "loaded",
     }
 }

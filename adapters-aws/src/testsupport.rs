@@ -3,12 +3,17 @@
 //! place for this crate's tests and the hosts' — the endpoint (required:
 //! a test without it fails saying how to start moto, it never skips),
 //! unique resource names (test binaries share one server and run in
-//! parallel), and fresh tables and queues.
+//! parallel), fresh tables and queues, and the command builders both
+//! crates' tests write their scenarios with.
 //!
 //! Every function panics on failure: it is for tests only.
 
 use crate::setup::{self, QueueUrls};
 use crate::{AwsSettings, DynamoLotStore, SqsCommandQueue};
+use hammerfall_ports::{
+    Actor, BidId, Command, CommandEnvelope, CommandId, CreateLot, Currency, Decimal, LotId,
+    ParticipantId, PlaceBid, Timestamp,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The variable that names the local AWS-compatible server.
@@ -94,4 +99,58 @@ pub async fn messages_in(client: &aws_sdk_sqs::Client, url: &str) -> usize {
             .unwrap_or(0)
     })
     .sum()
+}
+
+// ----------------------------------------------------------- commands --
+
+/// A participant id (panics if `s` is not one).
+pub fn pid(s: &str) -> ParticipantId {
+    ParticipantId::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A lot id (panics if `s` is not one).
+pub fn lid(s: &str) -> LotId {
+    LotId::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A command id (panics if `s` is not one).
+pub fn cid(s: &str) -> CommandId {
+    CommandId::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `minor` hundredths as a decimal (`cents(1250)` is 12.50).
+pub fn cents(minor: i64) -> Decimal {
+    Decimal::new(minor, 2)
+}
+
+/// An English lot by `seller`, starting at 10.00 USD, ending at `ends_at`.
+/// Its command id is `create-<lot>`.
+pub fn create_english(lot: &LotId, seller: &str, ends_at: Timestamp) -> CommandEnvelope {
+    let request = CreateLot::english(
+        lot.clone(),
+        Actor::seller(pid(seller)),
+        "Lamp",
+        Currency::USD,
+        cents(1000),
+        ends_at,
+    );
+    CommandEnvelope::new(
+        cid(&format!("create-{lot}")),
+        lot.clone(),
+        Command::CreateLot(Box::new(request)),
+    )
+}
+
+/// `bidder` bids a maximum of `amount` under command id `key`.
+pub fn bid(lot: &LotId, bidder: &str, amount: Decimal, key: &str) -> CommandEnvelope {
+    CommandEnvelope::new(
+        cid(key),
+        lot.clone(),
+        Command::PlaceBid(PlaceBid {
+            bidder: Actor::bidder(pid(bidder)),
+            amount,
+            currency: None,
+            bid_id: BidId::new(format!("bid.{lot}.{key}")).unwrap_or_else(|e| panic!("{e}")),
+        }),
+    )
 }

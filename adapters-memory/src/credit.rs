@@ -85,20 +85,14 @@ impl Inner {
             .is_some_and(|l| !l.is_empty())
     }
 
-    /// Applies `op` to the lot's record. `fits`: the participant whose
-    /// holding on the lot the op sets, and the currency it is in: checked
-    /// against their limit first.
-    fn change(
-        &mut self,
-        lot: &LotId,
-        op: LotCreditOp<'_>,
-        fits: Option<(&ParticipantId, Currency)>,
-    ) -> Result<(), CreditError> {
+    /// Applies `op` to the lot's record, checking first that the holding
+    /// it sets fits its participant's limit ([`LotCreditOp::fits`]).
+    fn change(&mut self, lot: &LotId, op: LotCreditOp<&ParticipantId>) -> Result<(), CreditError> {
         let current = self.lots.get(lot).cloned().unwrap_or_default();
         let Some((next, charge)) = current.after(op) else {
             return Ok(());
         };
-        if let Some((participant, currency)) = fits {
+        if let Some((participant, currency)) = op.fits() {
             let Some(account) = self
                 .accounts
                 .get(participant)
@@ -163,64 +157,12 @@ impl CreditLedger for MemoryCreditLedger {
         Ok(self.lock().view(participant))
     }
 
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        let op = LotCreditOp::Hold {
-            participant,
-            amount,
-            sequence,
-        };
-        self.lock().change(lot, op, Some((participant, currency)))
-    }
-
-    async fn propose(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let op = LotCreditOp::Propose {
-            participant,
-            amount,
-            sequence,
-        };
-        self.lock().change(lot, op, Some((participant, currency)))
-    }
-
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let op = LotCreditOp::Withdraw {
-            participant,
-            sequence,
-        };
-        self.lock().change(lot, op, None)
-    }
-
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.lock()
-            .change(lot, LotCreditOp::ClearProposals { sequence }, None)
-    }
-
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.lock()
-            .change(lot, LotCreditOp::Release { sequence }, None)
-    }
-
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.lock()
-            .change(lot, LotCreditOp::Consume { sequence }, None)
+        self.lock().change(lot, op)
     }
 }
 

@@ -6,8 +6,8 @@
 
 use hammerfall_ports::{
     BidRecord, CommandKey, CommandRecord, CreditError, CreditLedger, CreditView, Currency, Cursor,
-    EventEnvelope, EventPublisher, Lot, LotCommit, LotId, LotQuery, LotStore, Money, Page,
-    ParticipantId, PublishError, SequencedEvent, StoreError, Timestamp,
+    EventEnvelope, EventPublisher, Lot, LotCommit, LotCreditOp, LotId, LotQuery, LotStore, Money,
+    Page, ParticipantId, PublishError, SequencedEvent, StoreError, Timestamp,
 };
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -286,9 +286,24 @@ pub enum CreditOp {
     Release,
     /// `consume`.
     Consume,
+    /// A [`LotCreditOp::Loaded`] change (a lot loaded afresh).
+    Loaded,
 }
 
 impl CreditOp {
+    /// The operation a change counts as.
+    fn of(op: LotCreditOp<&ParticipantId>) -> Self {
+        match op {
+            LotCreditOp::Hold { .. } => CreditOp::Hold,
+            LotCreditOp::Propose { .. } => CreditOp::Propose,
+            LotCreditOp::Withdraw { .. } => CreditOp::Withdraw,
+            LotCreditOp::ClearProposals { .. } => CreditOp::ClearProposals,
+            LotCreditOp::Release { .. } => CreditOp::Release,
+            LotCreditOp::Consume { .. } => CreditOp::Consume,
+            LotCreditOp::Loaded { .. } => CreditOp::Loaded,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             CreditOp::SetLimit => "set_limit",
@@ -299,6 +314,7 @@ impl CreditOp {
             CreditOp::ClearProposals => "clear_proposals",
             CreditOp::Release => "release",
             CreditOp::Consume => "consume",
+            CreditOp::Loaded => "loaded",
         }
     }
 }
@@ -308,7 +324,8 @@ impl CreditOp {
 pub enum CreditFault {
     /// [`CreditError::Unavailable`], nothing done.
     Unavailable,
-    /// Hold only: [`CreditError::Insufficient`], nothing done.
+    /// Hold (or a load's hold) only: [`CreditError::Insufficient`],
+    /// nothing done.
     Insufficient,
     /// Set limit only: [`CreditError::InUse`], nothing done.
     InUse,
@@ -352,7 +369,7 @@ impl<L> FaultyLedger<L> {
     pub fn fail_calls(&self, op: CreditOp, nth: u64, count: u64, fault: CreditFault) -> &Self {
         let fits = match fault {
             CreditFault::Unavailable => true,
-            CreditFault::Insufficient => op == CreditOp::Hold,
+            CreditFault::Insufficient => matches!(op, CreditOp::Hold | CreditOp::Loaded),
             CreditFault::InUse => op == CreditOp::SetLimit,
             CreditFault::LostAck => op != CreditOp::Credit,
         };
@@ -412,57 +429,13 @@ impl<L: CreditLedger> CreditLedger for FaultyLedger<L> {
         self.guarded(CreditOp::Credit, call).await
     }
 
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        let call = self
-            .inner
-            .hold(lot, participant, amount, currency, sequence);
-        self.guarded(CreditOp::Hold, call).await
-    }
-
-    async fn propose(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let call = self
-            .inner
-            .propose(lot, participant, amount, currency, sequence);
-        self.guarded(CreditOp::Propose, call).await
-    }
-
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let call = self.inner.withdraw(lot, participant, sequence);
-        self.guarded(CreditOp::Withdraw, call).await
-    }
-
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        let call = self.inner.clear_proposals(lot, sequence);
-        self.guarded(CreditOp::ClearProposals, call).await
-    }
-
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        let call = self.inner.release(lot, sequence);
-        self.guarded(CreditOp::Release, call).await
-    }
-
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        let call = self.inner.consume(lot, sequence);
-        self.guarded(CreditOp::Consume, call).await
+        let call = self.inner.change(lot, op);
+        self.guarded(CreditOp::of(op), call).await
     }
 }
 

@@ -885,3 +885,69 @@ async fn holds_placed_by_a_bid_that_ran_out_of_conflict_retries_do_not_outlive_i
     );
     running.stop().await;
 }
+
+/// A service that starts cold (a restart) loads the lot and sets its
+/// credit in ONE ledger write: the committed hold, and no proposal left
+/// by an engine that crashed before its commit.
+#[tokio::test]
+async fn a_cold_load_sets_the_committed_hold_and_drops_stale_proposals_in_one_ledger_write() {
+    let world = World::with(
+        MemoryLotStore::new(),
+        FaultyLedger::new(MemoryCreditLedger::new()),
+        MemoryEventPublisher::new(),
+    );
+    let first = world.start(1);
+    let lot = credit_lot(&first.svc, "lot-1", |_| {}).await;
+    set_limit(&first.svc, "ann", 100_000).await;
+    set_limit(&first.svc, "bob", 100_000).await;
+    assert_eq!(
+        submit_code(&first.svc, bid(&lot, "ann", cents(10_000), "a1")).await,
+        "done"
+    );
+    first.stop().await;
+    // An engine proposed bob's hold for the next state, then crashed.
+    let sequence = load(&*world.store, &lot).await.sequence;
+    world
+        .ledger
+        .inner()
+        .propose(&lot, &pid("bob"), usd(33_000), Currency::USD, sequence + 1)
+        .await
+        .unwrap();
+    assert_eq!(held(&*world.ledger, "bob").await, usd(33_000));
+
+    let writes = [
+        CreditOp::Hold,
+        CreditOp::Propose,
+        CreditOp::Withdraw,
+        CreditOp::ClearProposals,
+        CreditOp::Release,
+        CreditOp::Consume,
+        CreditOp::Loaded,
+    ];
+    let count = |ledger: &FaultyLedger<MemoryCreditLedger>| -> Vec<u64> {
+        writes.iter().map(|op| ledger.calls(*op)).collect()
+    };
+    let before = count(&world.ledger);
+    let second = world.start(1);
+    assert_eq!(
+        submit_code(&second.svc, bid(&lot, "cat", cents(100), "c1")).await,
+        "bid_too_low"
+    );
+    let made: Vec<u64> = count(&world.ledger)
+        .iter()
+        .zip(&before)
+        .map(|(after, before)| after - before)
+        .collect();
+    assert_eq!(
+        made,
+        [0, 0, 0, 0, 0, 0, 1],
+        "one Loaded write, nothing else"
+    );
+    assert_eq!(
+        held(&*world.ledger, "bob").await,
+        usd(0),
+        "proposal dropped"
+    );
+    assert_eq!(held(&*world.ledger, "ann").await, usd(11_000), "hold kept");
+    second.stop().await;
+}

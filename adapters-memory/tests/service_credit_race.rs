@@ -10,7 +10,8 @@ use common::*;
 use hammerfall_adapters_memory::MemoryCreditLedger;
 use hammerfall_engine::{Ports, ServiceConfig};
 use hammerfall_ports::{
-    CreditError, CreditLedger, CreditView, Currency, Decimal, LotId, Money, ParticipantId,
+    CreditError, CreditLedger, CreditView, Currency, Decimal, LotCreditOp, LotId, Money,
+    ParticipantId,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,44 +57,17 @@ impl CreditLedger for Gated {
     async fn credit(&self, p: &ParticipantId) -> Result<Option<CreditView>, CreditError> {
         self.inner.credit(p).await
     }
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        self.gate(self.inner.hold(lot, p, amount, currency, sequence))
-            .await
-    }
-    async fn propose(
-        &self,
-        lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        self.gate(self.inner.propose(lot, p, amount, currency, sequence))
-            .await
-    }
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        p: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        self.inner.withdraw(lot, p, sequence).await
-    }
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.inner.clear_proposals(lot, sequence).await
-    }
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.inner.release(lot, sequence).await
-    }
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.inner.consume(lot, sequence).await
+        match op {
+            LotCreditOp::Hold { .. } | LotCreditOp::Propose { .. } => {
+                self.gate(self.inner.change(lot, op)).await
+            }
+            _ => self.inner.change(lot, op).await,
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use hammerfall_engine::testkit::{
 };
 use hammerfall_ports::{
     BidRecord, CommandKey, CommandRecord, CreditError, CreditLedger, CreditView, Currency, Cursor,
-    Duration, EventEnvelope, Lot, LotCommit, LotId, LotQuery, LotStore, Money, Page, ParticipantId,
-    SequencedEvent, StoreError, Timestamp,
+    Duration, EventEnvelope, Lot, LotCommit, LotCreditOp, LotId, LotQuery, LotStore, Money, Page,
+    ParticipantId, SequencedEvent, StoreError, Timestamp,
 };
 
 /// A store whose `due` lists the latest lot first.
@@ -74,42 +74,17 @@ impl CreditLedger for FreeLunch {
     async fn credit(&self, p: &ParticipantId) -> Result<Option<CreditView>, CreditError> {
         self.0.credit(p).await
     }
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        self.0.hold(lot, p, amount, currency, sequence).await
-    }
-    async fn propose(
-        &self,
-        lot: &LotId,
-        p: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        self.0.propose(lot, p, amount, currency, sequence).await
-    }
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        p: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        self.0.withdraw(lot, p, sequence).await
-    }
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.0.clear_proposals(lot, sequence).await
-    }
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.0.release(lot, sequence).await
-    }
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.0.release(lot, sequence).await
+        match op {
+            LotCreditOp::Consume { sequence } => {
+                self.0.change(lot, LotCreditOp::Release { sequence }).await
+            }
+            op => self.0.change(lot, op).await,
+        }
     }
 }
 
@@ -117,6 +92,43 @@ impl CreditLedger for FreeLunch {
 #[should_panic(expected = "consume lowers limit")]
 async fn a_ledger_that_never_charges_fails() {
     run_all_credit_ledger(|| async { FreeLunch(MemoryCreditLedger::new()) }).await;
+}
+
+/// A ledger whose load sets the committed hold but keeps the proposals
+/// (the two writes a cold load used to make, less the second).
+struct KeepsProposalsOnLoad(MemoryCreditLedger);
+
+impl CreditLedger for KeepsProposalsOnLoad {
+    async fn set_limit(
+        &self,
+        p: &ParticipantId,
+        limit: Money,
+        currency: Currency,
+    ) -> Result<CreditView, CreditError> {
+        self.0.set_limit(p, limit, currency).await
+    }
+    async fn credit(&self, p: &ParticipantId) -> Result<Option<CreditView>, CreditError> {
+        self.0.credit(p).await
+    }
+    async fn change(
+        &self,
+        lot: &LotId,
+        op: LotCreditOp<&ParticipantId>,
+    ) -> Result<(), CreditError> {
+        match op {
+            LotCreditOp::Loaded {
+                committed,
+                sequence,
+            } => self.0.change(lot, committed.at(sequence)).await,
+            op => self.0.change(lot, op).await,
+        }
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "the committed hold alone")]
+async fn a_ledger_keeping_proposals_on_a_load_fails() {
+    run_all_credit_ledger(|| async { KeepsProposalsOnLoad(MemoryCreditLedger::new()) }).await;
 }
 
 /// A subscriber view that loses every other event.

@@ -116,96 +116,6 @@ fn refuse<T>(e: CreditError) -> Result<T, Fail<CreditError>> {
     Err(Fail::Refused(e))
 }
 
-/// A change to one lot's credit record, owned (it crosses to the writer
-/// thread): [`LotCreditOp`] plus the currency a hold must fit in.
-pub(crate) enum LotChange {
-    Hold {
-        participant: ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    },
-    Propose {
-        participant: ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    },
-    Withdraw {
-        participant: ParticipantId,
-        sequence: u64,
-    },
-    ClearProposals {
-        sequence: u64,
-    },
-    Release {
-        sequence: u64,
-    },
-    Consume {
-        sequence: u64,
-    },
-}
-
-impl LotChange {
-    fn op(&self) -> LotCreditOp<'_> {
-        match self {
-            LotChange::Hold {
-                participant,
-                amount,
-                sequence,
-                ..
-            } => LotCreditOp::Hold {
-                participant,
-                amount: *amount,
-                sequence: *sequence,
-            },
-            LotChange::Propose {
-                participant,
-                amount,
-                sequence,
-                ..
-            } => LotCreditOp::Propose {
-                participant,
-                amount: *amount,
-                sequence: *sequence,
-            },
-            LotChange::Withdraw {
-                participant,
-                sequence,
-            } => LotCreditOp::Withdraw {
-                participant,
-                sequence: *sequence,
-            },
-            LotChange::ClearProposals { sequence } => LotCreditOp::ClearProposals {
-                sequence: *sequence,
-            },
-            LotChange::Release { sequence } => LotCreditOp::Release {
-                sequence: *sequence,
-            },
-            LotChange::Consume { sequence } => LotCreditOp::Consume {
-                sequence: *sequence,
-            },
-        }
-    }
-
-    /// Whose holding the change sets, in which currency: it must fit.
-    fn fits(&self) -> Option<(&ParticipantId, Currency)> {
-        match self {
-            LotChange::Hold {
-                participant,
-                currency,
-                ..
-            }
-            | LotChange::Propose {
-                participant,
-                currency,
-                ..
-            } => Some((participant, *currency)),
-            _ => None,
-        }
-    }
-}
-
 /// Carries out a ledger write inside the writer's transaction.
 pub(crate) fn write(conn: &Connection, op: &CreditOp) -> Result<CreditDone, Fail<CreditError>> {
     let result = match op {
@@ -314,13 +224,19 @@ fn seq(sequence: u64) -> i64 {
 }
 
 /// Applies `change` to the lot's record: the ordering rules are
-/// [`LotCredit::after`]'s; this checks the fit and writes the difference.
-fn change_lot(conn: &Connection, lot: &LotId, change: &LotChange) -> Result<(), CreditError> {
+/// [`LotCredit::after`]'s; this checks the fit ([`LotCreditOp::fits`])
+/// and writes the difference.
+fn change_lot(
+    conn: &Connection,
+    lot: &LotId,
+    change: &LotCreditOp<ParticipantId>,
+) -> Result<(), CreditError> {
     let current = lot_credit(conn, lot)?;
-    let Some((next, charge)) = current.after(change.op()) else {
+    let op = change.map(|p| p);
+    let Some((next, charge)) = current.after(op) else {
         return Ok(());
     };
-    if let Some((participant, currency)) = change.fits() {
+    if let Some((participant, currency)) = op.fits() {
         let Some((_, limit)) = account(conn, participant)?.filter(|(c, _)| *c == currency) else {
             return Err(CreditError::Insufficient);
         };

@@ -5,7 +5,6 @@
 
 use crate::codec;
 use crate::commit::EncodedCommit;
-use crate::ledger::LotChange;
 use crate::open::{OpenError, OpenOptions};
 use crate::outbox::{self, OutboxEntry};
 use crate::queries;
@@ -13,8 +12,8 @@ use crate::readers::ReadPool;
 use crate::writer::{self, CreditDone, CreditOp, Reply, WRITER_QUEUE_CAPACITY, Write};
 use hammerfall_ports::{
     BidRecord, CommandKey, CommandRecord, CreditError, CreditLedger, CreditView, Currency, Cursor,
-    EventPublisher, Lot, LotCommit, LotId, LotQuery, LotStore, Money, Page, ParticipantId,
-    PublishError, SequencedEvent, StoreError, Timestamp,
+    EventPublisher, Lot, LotCommit, LotCreditOp, LotId, LotQuery, LotStore, Money, Page,
+    ParticipantId, PublishError, SequencedEvent, StoreError, Timestamp,
 };
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -112,14 +111,6 @@ impl SqliteStore {
             .run(query)
             .await
             .unwrap_or_else(|_| Err(StoreError::Unavailable(stopped())))
-    }
-
-    async fn lot_credit_write(&self, lot: &LotId, change: LotChange) -> Result<(), CreditError> {
-        let op = CreditOp::Lot {
-            lot: lot.clone(),
-            change,
-        };
-        self.credit_write(op).await.map(drop)
     }
 
     async fn credit_write(&self, op: CreditOp) -> Result<CreditDone, CreditError> {
@@ -307,65 +298,16 @@ impl CreditLedger for SqliteStore {
             .unwrap_or_else(|_| Err(CreditError::Unavailable(stopped())))
     }
 
-    async fn hold(
+    async fn change(
         &self,
         lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        let change = LotChange::Hold {
-            participant: participant.clone(),
-            amount,
-            currency,
-            sequence,
+        // Owned: the change crosses to the writer thread.
+        let op = CreditOp::Lot {
+            lot: lot.clone(),
+            change: op.map(|p| (*p).clone()),
         };
-        self.lot_credit_write(lot, change).await
-    }
-
-    async fn propose(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        amount: Money,
-        currency: Currency,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let change = LotChange::Propose {
-            participant: participant.clone(),
-            amount,
-            currency,
-            sequence,
-        };
-        self.lot_credit_write(lot, change).await
-    }
-
-    async fn withdraw(
-        &self,
-        lot: &LotId,
-        participant: &ParticipantId,
-        sequence: u64,
-    ) -> Result<(), CreditError> {
-        let change = LotChange::Withdraw {
-            participant: participant.clone(),
-            sequence,
-        };
-        self.lot_credit_write(lot, change).await
-    }
-
-    async fn clear_proposals(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.lot_credit_write(lot, LotChange::ClearProposals { sequence })
-            .await
-    }
-
-    async fn release(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.lot_credit_write(lot, LotChange::Release { sequence })
-            .await
-    }
-
-    async fn consume(&self, lot: &LotId, sequence: u64) -> Result<(), CreditError> {
-        self.lot_credit_write(lot, LotChange::Consume { sequence })
-            .await
+        self.credit_write(op).await.map(drop)
     }
 }

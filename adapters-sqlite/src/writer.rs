@@ -9,10 +9,10 @@
 //! the `synchronous` level the store was opened with.
 
 use crate::commit::{EncodedCommit, LotCache, Statements, write_entry};
-use crate::ledger::{self, LotChange};
+use crate::ledger;
 use crate::open::WAL_AUTOCHECKPOINT_PAGES;
 use hammerfall_ports::{
-    CreditError, CreditView, Currency, LotId, Money, ParticipantId, StoreError,
+    CreditError, CreditView, Currency, LotCreditOp, LotId, Money, ParticipantId, StoreError,
 };
 use rusqlite::hooks::Wal;
 use rusqlite::{Connection, ErrorCode};
@@ -54,7 +54,10 @@ pub(crate) enum CreditOp {
         currency: Currency,
     },
     /// A change to one lot's credit record.
-    Lot { lot: LotId, change: LotChange },
+    Lot {
+        lot: LotId,
+        change: LotCreditOp<ParticipantId>,
+    },
 }
 
 /// What a ledger operation answers.

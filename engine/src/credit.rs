@@ -7,7 +7,9 @@
 //! from disagreeing: after any crash, setting each lot's hold to
 //! [`required_hold`] repairs the ledger.
 
-use hammerfall_ports::{Command, Lot, LotStatus, Money, ParticipantId, SettlementStatus};
+use hammerfall_ports::{
+    Command, CommittedHold, Lot, LotStatus, Money, ParticipantId, SettlementStatus,
+};
 
 /// A hold of `amount` for `participant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,27 @@ pub fn required_hold(lot: &Lot) -> Option<Hold> {
             })
         }
         LotStatus::Cancelled => None,
+    }
+}
+
+/// What the ledger must hold for `lot`'s committed state, as the writes
+/// that set it from the state alone (a repair, a fresh load) say it: its
+/// required hold; once paid, the payment (consuming a hold already
+/// consumed is a no-op, so a crash between a payment's commit and its
+/// consume still charges it); otherwise none.
+pub fn committed_hold(lot: &Lot) -> CommittedHold<ParticipantId> {
+    let paid = lot
+        .settlement
+        .as_ref()
+        .is_some_and(|s| s.status == SettlementStatus::Paid);
+    match required_hold(lot) {
+        Some(h) => CommittedHold::Hold {
+            participant: h.participant,
+            amount: h.amount,
+            currency: lot.currency(),
+        },
+        None if paid => CommittedHold::Consume,
+        None => CommittedHold::Release,
     }
 }
 

@@ -39,9 +39,11 @@
 //!   recorded sequence only ever moves forward.
 //!
 //! - an engine that loads a lot afresh (after a restart, or a cache miss)
-//!   sets its committed hold and clears its proposals
-//!   ([`CreditLedger::clear_proposals`]): a proposal left by an engine that
-//!   crashed before its commit over-holds its bidder only until then.
+//!   sets its committed hold and clears its proposals, in one write
+//!   ([`LotCreditOp::Loaded`]): a proposal left by an engine that crashed
+//!   before its commit over-holds its bidder only until then. The repair
+//!   after a failed commit does not: it withdraws only its own proposals,
+//!   since another engine's may be about to commit.
 //!
 //! A participant's holding on a lot is the larger of their committed hold
 //! and their proposal there ([`LotCredit::amount_of`]): raising one's own
@@ -93,15 +95,23 @@ pub enum CreditError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// One change to a lot's credit record (see [`LotCredit::after`]).
+/// One change to a lot's credit record: the one write every ledger
+/// implements ([`CreditLedger::change`]; the contract is the trait's, the
+/// ordering rules [`LotCredit::after`]'s).
+///
+/// `P` names the participant: `&ParticipantId` as callers pass it, or
+/// `ParticipantId` in an adapter that must own the change (to hand it to
+/// another thread); [`LotCreditOp::map`] converts between the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LotCreditOp<'a> {
+pub enum LotCreditOp<P> {
     /// The committed state at `sequence` needs `participant` held `amount`.
     Hold {
         /// Who.
-        participant: &'a ParticipantId,
+        participant: P,
         /// How much.
         amount: Money,
+        /// The lot's currency: the hold fits only a limit in it.
+        currency: Currency,
         /// The committed state's sequence.
         sequence: u64,
     },
@@ -119,9 +129,11 @@ pub enum LotCreditOp<'a> {
     /// held `amount`.
     Propose {
         /// Who.
-        participant: &'a ParticipantId,
+        participant: P,
         /// How much.
         amount: Money,
+        /// The lot's currency: the proposal fits only a limit in it.
+        currency: Currency,
         /// The proposed state's sequence.
         sequence: u64,
     },
@@ -135,10 +147,175 @@ pub enum LotCreditOp<'a> {
     /// The commit of the state proposed at `sequence` failed.
     Withdraw {
         /// Whose proposal.
-        participant: &'a ParticipantId,
+        participant: P,
         /// The proposed state's sequence.
         sequence: u64,
     },
+    /// The committed state at `sequence` was loaded afresh: sets its
+    /// committed hold as `committed` says AND drops every proposal, in one
+    /// write (an engine's cold load would otherwise make two: the
+    /// committed write, then [`LotCreditOp::ClearProposals`]).
+    Loaded {
+        /// What the loaded state needs of the ledger.
+        committed: CommittedHold<P>,
+        /// The loaded state's sequence.
+        sequence: u64,
+    },
+}
+
+/// What a committed lot state needs of the ledger: the body of the
+/// committed writes ([`LotCreditOp::Hold`], [`LotCreditOp::Release`],
+/// [`LotCreditOp::Consume`]) without their sequence, so a write that sets
+/// it among other things ([`LotCreditOp::Loaded`]) says it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommittedHold<P> {
+    /// `participant` held `amount` (a limit in `currency` must fit it).
+    Hold {
+        /// Who.
+        participant: P,
+        /// How much.
+        amount: Money,
+        /// The lot's currency.
+        currency: Currency,
+    },
+    /// No hold.
+    Release,
+    /// The settlement is paid: the hold becomes a payment (once).
+    Consume,
+}
+
+impl<P> CommittedHold<P> {
+    /// The same, naming the participant by reference.
+    pub fn as_ref(&self) -> CommittedHold<&P> {
+        match self {
+            CommittedHold::Hold {
+                participant,
+                amount,
+                currency,
+            } => CommittedHold::Hold {
+                participant,
+                amount: *amount,
+                currency: *currency,
+            },
+            CommittedHold::Release => CommittedHold::Release,
+            CommittedHold::Consume => CommittedHold::Consume,
+        }
+    }
+
+    /// The committed write that sets this for the state at `sequence`.
+    pub fn at(self, sequence: u64) -> LotCreditOp<P> {
+        match self {
+            CommittedHold::Hold {
+                participant,
+                amount,
+                currency,
+            } => LotCreditOp::Hold {
+                participant,
+                amount,
+                currency,
+                sequence,
+            },
+            CommittedHold::Release => LotCreditOp::Release { sequence },
+            CommittedHold::Consume => LotCreditOp::Consume { sequence },
+        }
+    }
+}
+
+impl<P> LotCreditOp<P> {
+    /// The same change with its participant (if any) turned by `f`: e.g.
+    /// `op.map(|p| (*p).clone())` owns a borrowed change, `op.map(|p| p)`
+    /// borrows an owned one.
+    pub fn map<'s, Q>(&'s self, f: impl FnOnce(&'s P) -> Q) -> LotCreditOp<Q> {
+        match self {
+            LotCreditOp::Hold {
+                participant,
+                amount,
+                currency,
+                sequence,
+            } => LotCreditOp::Hold {
+                participant: f(participant),
+                amount: *amount,
+                currency: *currency,
+                sequence: *sequence,
+            },
+            LotCreditOp::Release { sequence } => LotCreditOp::Release {
+                sequence: *sequence,
+            },
+            LotCreditOp::Consume { sequence } => LotCreditOp::Consume {
+                sequence: *sequence,
+            },
+            LotCreditOp::Propose {
+                participant,
+                amount,
+                currency,
+                sequence,
+            } => LotCreditOp::Propose {
+                participant: f(participant),
+                amount: *amount,
+                currency: *currency,
+                sequence: *sequence,
+            },
+            LotCreditOp::ClearProposals { sequence } => LotCreditOp::ClearProposals {
+                sequence: *sequence,
+            },
+            LotCreditOp::Withdraw {
+                participant,
+                sequence,
+            } => LotCreditOp::Withdraw {
+                participant: f(participant),
+                sequence: *sequence,
+            },
+            LotCreditOp::Loaded {
+                committed,
+                sequence,
+            } => LotCreditOp::Loaded {
+                committed: match committed {
+                    CommittedHold::Hold {
+                        participant,
+                        amount,
+                        currency,
+                    } => CommittedHold::Hold {
+                        participant: f(participant),
+                        amount: *amount,
+                        currency: *currency,
+                    },
+                    CommittedHold::Release => CommittedHold::Release,
+                    CommittedHold::Consume => CommittedHold::Consume,
+                },
+                sequence: *sequence,
+            },
+        }
+    }
+}
+
+impl<'a> LotCreditOp<&'a ParticipantId> {
+    /// Whose holding on the lot the change sets, and the currency it is
+    /// in: the ledger checks it against their limit before it writes
+    /// (hold, proposal, or a load that sets a hold).
+    pub fn fits(self) -> Option<(&'a ParticipantId, Currency)> {
+        match self {
+            LotCreditOp::Hold {
+                participant,
+                currency,
+                ..
+            }
+            | LotCreditOp::Propose {
+                participant,
+                currency,
+                ..
+            }
+            | LotCreditOp::Loaded {
+                committed:
+                    CommittedHold::Hold {
+                        participant,
+                        currency,
+                        ..
+                    },
+                ..
+            } => Some((participant, currency)),
+            _ => None,
+        }
+    }
 }
 
 /// A lot's credit record, as every ledger keeps it: the one place the
@@ -157,6 +334,9 @@ pub struct LotCredit {
     /// The hold was consumed (a payment): consuming again changes nothing.
     pub consumed: bool,
 }
+
+/// Whose limit a consume lowers, and by how much.
+type Charge = Option<(ParticipantId, Money)>;
 
 impl LotCredit {
     /// What `participant` holds on the lot: the larger of their committed
@@ -191,37 +371,39 @@ impl LotCredit {
     /// by how much.
     pub fn after(
         &self,
-        op: LotCreditOp<'_>,
+        op: LotCreditOp<&ParticipantId>,
     ) -> Option<(LotCredit, Option<(ParticipantId, Money)>)> {
         let mut next = self.clone();
         let mut charge = None;
         match op {
-            LotCreditOp::Hold { sequence, .. }
-            | LotCreditOp::Release { sequence }
-            | LotCreditOp::Consume { sequence } => {
-                if sequence < self.sequence {
-                    return None;
-                }
-                next.sequence = sequence;
-                next.proposals.retain(|_, (_, s)| *s > sequence);
-                match op {
-                    LotCreditOp::Hold {
-                        participant,
-                        amount,
-                        ..
-                    } => next.hold = Some((participant.clone(), amount)),
-                    LotCreditOp::Release { .. } => next.hold = None,
-                    _ if self.consumed => {}
-                    _ => {
-                        charge = next.hold.take();
-                        next.consumed = charge.is_some();
-                    }
-                }
+            LotCreditOp::Hold {
+                participant,
+                amount,
+                currency,
+                sequence,
+            } => {
+                let hold = CommittedHold::Hold {
+                    participant,
+                    amount,
+                    currency,
+                };
+                charge = next.commit(hold, sequence, false)?;
             }
+            LotCreditOp::Release { sequence } => {
+                charge = next.commit(CommittedHold::Release, sequence, false)?;
+            }
+            LotCreditOp::Consume { sequence } => {
+                charge = next.commit(CommittedHold::Consume, sequence, false)?;
+            }
+            LotCreditOp::Loaded {
+                committed,
+                sequence,
+            } => charge = next.commit(committed, sequence, true)?,
             LotCreditOp::Propose {
                 participant,
                 amount,
                 sequence,
+                ..
             } => {
                 if sequence <= self.sequence {
                     return None;
@@ -252,13 +434,59 @@ impl LotCredit {
         }
         (next != *self).then_some((next, charge))
     }
+
+    /// Applies a committed write at `sequence` (None: stale, below the
+    /// recorded sequence): records `sequence`, drops the proposals up to
+    /// it (`every`: all of them, a fresh load) and sets the committed hold
+    /// as `hold` says; a consume returns its charge, once per lot.
+    fn commit(
+        &mut self,
+        hold: CommittedHold<&ParticipantId>,
+        sequence: u64,
+        every: bool,
+    ) -> Option<Charge> {
+        if sequence < self.sequence {
+            return None;
+        }
+        self.sequence = sequence;
+        if every {
+            self.proposals.clear();
+        } else {
+            self.proposals.retain(|_, (_, s)| *s > sequence);
+        }
+        Some(match hold {
+            CommittedHold::Hold {
+                participant,
+                amount,
+                ..
+            } => {
+                self.hold = Some((participant.clone(), amount));
+                None
+            }
+            CommittedHold::Release => {
+                self.hold = None;
+                None
+            }
+            CommittedHold::Consume if self.consumed => None,
+            CommittedHold::Consume => {
+                let charge = self.hold.take();
+                self.consumed = charge.is_some();
+                charge
+            }
+        })
+    }
 }
 
 /// Bidder credit.
 ///
-/// Contract (the ordering rules are [`LotCredit::after`]'s; see the module
-/// docs for why):
-/// - `hold(lot, p, amount, currency, sequence)` — the lot's committed state
+/// A ledger implements one write, [`CreditLedger::change`]; `hold`,
+/// `propose`, `withdraw`, `clear_proposals`, `release` and `consume` are
+/// its shorthands (one [`LotCreditOp`] each), so a wrapper (fault
+/// injection, a test's gate) overrides `change` alone.
+///
+/// Contract of `change(lot, op)`, per op (the ordering rules are
+/// [`LotCredit::after`]'s; see the module docs for why):
+/// - `Hold { p, amount, currency, sequence }` — the lot's committed state
 ///   at `sequence` needs `p` held `amount`. If `sequence` is below the
 ///   lot's committed sequence it MUST change nothing and succeed (stale);
 ///   otherwise it MUST atomically replace the lot's committed hold (whoever
@@ -267,19 +495,25 @@ impl LotCredit {
 ///   [`CreditError::Insufficient`], changing nothing, if `p` has no limit
 ///   in `currency` or what `p` then holds on the lot exceeds `p`'s
 ///   available credit not counting the lot.
-/// - `propose(lot, p, amount, currency, sequence)` — the same for a state
+/// - `Propose { p, amount, currency, sequence }` — the same for a state
 ///   about to be committed, checked the same way, but ADDED next to the
 ///   lot's committed hold (which stays); stale (changes nothing, succeeds)
 ///   unless `sequence` is above the lot's committed sequence.
-/// - `withdraw(lot, p, sequence)` MUST remove `p`'s proposal at exactly
+/// - `Withdraw { p, sequence }` MUST remove `p`'s proposal at exactly
 ///   `sequence` (no-op otherwise).
-/// - `clear_proposals(lot, sequence)` MUST remove every proposal of the
-///   lot, unless `sequence` is below its committed sequence (stale).
-/// - `release(lot, sequence)` MUST remove the lot's committed hold (no-op
-///   without one), and `consume(lot, sequence)` MUST remove it and lower
-///   its holder's limit by the held amount, once: consuming a lot twice
+/// - `ClearProposals { sequence }` MUST remove every proposal of the lot,
+///   unless `sequence` is below its committed sequence (stale).
+/// - `Release { sequence }` MUST remove the lot's committed hold (no-op
+///   without one), and `Consume { sequence }` MUST remove it and lower its
+///   holder's limit by the held amount, once: consuming a lot twice
 ///   changes nothing. Both are stale below the lot's committed sequence,
 ///   and record `sequence` (a tombstone) otherwise.
+/// - `Loaded { committed, sequence }` is stale below the lot's committed
+///   sequence; otherwise it MUST, atomically, do what the committed write
+///   of `committed` at `sequence` does (`Hold`, `Release` or `Consume`
+///   above; a hold checked the same way, counting no proposal) AND remove
+///   every proposal of the lot, as `ClearProposals` does. A refused hold
+///   changes nothing, the proposals included.
 /// - Every write at the sequence already recorded re-applies (idempotent).
 /// - A participant's held credit is the sum over lots of
 ///   [`LotCredit::amount_of`]; available credit MUST never be negative.
@@ -298,7 +532,16 @@ pub trait CreditLedger: Send + Sync + 'static {
         participant: &ParticipantId,
     ) -> impl Future<Output = Result<Option<CreditView>, CreditError>> + Send;
 
-    /// Sets the lot's committed hold for its state at `sequence`.
+    /// Applies one change to the lot's credit record, as the trait's
+    /// contract says for `op`.
+    fn change(
+        &self,
+        lot: &LotId,
+        op: LotCreditOp<&ParticipantId>,
+    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+
+    /// Sets the lot's committed hold for its state at `sequence`
+    /// ([`LotCreditOp::Hold`]).
     fn hold(
         &self,
         lot: &LotId,
@@ -306,10 +549,18 @@ pub trait CreditLedger: Send + Sync + 'static {
         amount: Money,
         currency: Currency,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        let op = LotCreditOp::Hold {
+            participant,
+            amount,
+            currency,
+            sequence,
+        };
+        self.change(lot, op)
+    }
 
     /// Adds a proposed hold for the state about to be committed at
-    /// `sequence`.
+    /// `sequence` ([`LotCreditOp::Propose`]).
     fn propose(
         &self,
         lot: &LotId,
@@ -317,36 +568,59 @@ pub trait CreditLedger: Send + Sync + 'static {
         amount: Money,
         currency: Currency,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        let op = LotCreditOp::Propose {
+            participant,
+            amount,
+            currency,
+            sequence,
+        };
+        self.change(lot, op)
+    }
 
-    /// Withdraws `participant`'s proposal at `sequence` (its commit failed).
+    /// Withdraws `participant`'s proposal at `sequence` (its commit
+    /// failed; [`LotCreditOp::Withdraw`]).
     fn withdraw(
         &self,
         lot: &LotId,
         participant: &ParticipantId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        let op = LotCreditOp::Withdraw {
+            participant,
+            sequence,
+        };
+        self.change(lot, op)
+    }
 
     /// Drops every proposal of the lot (its committed state at `sequence`
-    /// was loaded afresh: proposals of crashed engines must not linger).
+    /// was loaded afresh: proposals of crashed engines must not linger;
+    /// [`LotCreditOp::ClearProposals`]).
     fn clear_proposals(
         &self,
         lot: &LotId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        self.change(lot, LotCreditOp::ClearProposals { sequence })
+    }
 
-    /// Removes the lot's committed hold (its state at `sequence` needs none).
+    /// Removes the lot's committed hold (its state at `sequence` needs
+    /// none; [`LotCreditOp::Release`]).
     fn release(
         &self,
         lot: &LotId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        self.change(lot, LotCreditOp::Release { sequence })
+    }
 
     /// Turns the lot's hold into a payment (its state at `sequence` is
-    /// paid): limit and held drop by its amount.
+    /// paid: limit and held drop by its amount; [`LotCreditOp::Consume`]).
     fn consume(
         &self,
         lot: &LotId,
         sequence: u64,
-    ) -> impl Future<Output = Result<(), CreditError>> + Send;
+    ) -> impl Future<Output = Result<(), CreditError>> + Send {
+        self.change(lot, LotCreditOp::Consume { sequence })
+    }
 }

@@ -24,7 +24,7 @@ pub mod time;
 
 pub use clock::{Clock, IdGenerator};
 pub use command::*;
-pub use credit::{CreditError, CreditLedger, CreditView, LotCredit, LotCreditOp};
+pub use credit::{CommittedHold, CreditError, CreditLedger, CreditView, LotCredit, LotCreditOp};
 pub use event::*;
 pub use ids::*;
 pub use lot::*;

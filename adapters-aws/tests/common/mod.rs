@@ -5,63 +5,14 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
-use hammerfall_ports::{
-    Actor, BidId, Command, CommandEnvelope, CommandId, CreateLot, Currency, Decimal, LotId,
-    ParticipantId, PlaceBid, Timestamp,
-};
+use hammerfall_ports::{CommandEnvelope, LotId};
 
-/// The moto endpoint, names and fresh resources: shared with the hosts'
-/// tests (`hammerfall_adapters_aws::testsupport`).
+/// The moto endpoint, names, fresh resources and command builders: shared
+/// with the hosts' tests (`hammerfall_adapters_aws::testsupport`).
 #[allow(unused_imports, reason = "each test binary uses a part")]
-pub use hammerfall_adapters_aws::testsupport::{fresh_queue, fresh_store, messages_in, settings};
-
-pub fn pid(s: &str) -> ParticipantId {
-    ParticipantId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn lid(s: &str) -> LotId {
-    LotId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn cid(s: &str) -> CommandId {
-    CommandId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `minor` hundredths as a decimal (`cents(1250)` is 12.50).
-pub fn cents(minor: i64) -> Decimal {
-    Decimal::new(minor, 2)
-}
-
-/// An English lot by `seller`, starting at 10.00 USD, ending at `ends_at`.
-pub fn create_english(lot: &LotId, seller: &str, ends_at: Timestamp) -> CommandEnvelope {
-    let request = CreateLot::english(
-        lot.clone(),
-        Actor::seller(pid(seller)),
-        "Lamp",
-        Currency::USD,
-        cents(1000),
-        ends_at,
-    );
-    CommandEnvelope::new(
-        cid(&format!("create-{lot}")),
-        lot.clone(),
-        Command::CreateLot(Box::new(request)),
-    )
-}
-
-/// `bidder` bids a maximum of `amount` under command id `key`.
-pub fn bid(lot: &LotId, bidder: &str, amount: Decimal, key: &str) -> CommandEnvelope {
-    CommandEnvelope::new(
-        cid(key),
-        lot.clone(),
-        Command::PlaceBid(PlaceBid {
-            bidder: Actor::bidder(pid(bidder)),
-            amount,
-            currency: None,
-            bid_id: BidId::new(format!("bid.{lot}.{key}")).unwrap_or_else(|e| panic!("{e}")),
-        }),
-    )
-}
+pub use hammerfall_adapters_aws::testsupport::{
+    bid, cents, cid, create_english, fresh_queue, fresh_store, lid, messages_in, pid, settings,
+};
 
 // ------------------------------------------------------- store checks --
 

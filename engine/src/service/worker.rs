@@ -8,8 +8,8 @@ use crate::credit::{self, CreditAction};
 use crate::{advance, apply, create, create_from, judge_into, next_due};
 use hammerfall_ports::{
     Command, CommandEnvelope, CommandId, CommandKey, CommandOutcome, CommandRecord, CreditError,
-    CreditLedger, EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit, LotId,
-    LotStore, ParticipantId, Rejection, SequencedEvent, SettlementStatus, StoreError, Timestamp,
+    CreditLedger, EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit,
+    LotCreditOp, LotId, LotStore, ParticipantId, Rejection, SequencedEvent, StoreError, Timestamp,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -455,8 +455,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             None => {
                 let loaded = self.ports.store.load(lot_id).await?;
                 if let Some(lot) = &loaded {
-                    self.reconcile_credit(lot).await;
-                    self.clear_proposals(lot).await;
+                    self.load_credit(lot).await;
                 }
                 loaded
             }
@@ -513,22 +512,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         if !credit::is_checked(lot) {
             return;
         }
-        let ledger = &self.ports.ledger;
-        let (id, sequence) = (&lot.lot_id, lot.sequence);
-        let paid = lot
-            .settlement
-            .as_ref()
-            .is_some_and(|s| s.status == SettlementStatus::Paid);
-        let result = match credit::required_hold(lot) {
-            Some(h) => {
-                ledger
-                    .hold(id, &h.participant, h.amount, lot.currency(), sequence)
-                    .await
-            }
-            None if paid => ledger.consume(id, sequence).await,
-            None => ledger.release(id, sequence).await,
-        };
-        if let Err(e) = result {
+        let committed = credit::committed_hold(lot);
+        let op = committed.as_ref().at(lot.sequence);
+        if let Err(e) = self.ports.ledger.change(&lot.lot_id, op).await {
             tracing::warn!(lot = %lot.lot_id, error = %e, "could not reconcile the lot's credit hold");
         }
     }
@@ -794,17 +780,31 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
     }
 
-    /// Drops the proposals of a lot just loaded from the store: any left by
-    /// an engine that crashed before its commit (see `CreditLedger`).
-    async fn clear_proposals(&self, lot: &Lot) {
-        if credit::is_checked(lot)
-            && let Err(e) = self
-                .ports
-                .ledger
-                .clear_proposals(&lot.lot_id, lot.sequence)
-                .await
-        {
-            tracing::warn!(lot = %lot.lot_id, error = %e, "could not clear proposed credit holds");
+    /// A lot just loaded from the store: sets its committed hold as
+    /// `reconcile_credit` does and drops its proposals (any left by an
+    /// engine that crashed before its commit), in one ledger write (see
+    /// `CreditLedger`). A hold that does not fit refuses the whole write:
+    /// the proposals are then dropped on their own, and the hold waits for
+    /// the lot's next load.
+    async fn load_credit(&self, lot: &Lot) {
+        if !credit::is_checked(lot) {
+            return;
+        }
+        let (ledger, id, sequence) = (&self.ports.ledger, &lot.lot_id, lot.sequence);
+        let committed = credit::committed_hold(lot);
+        let loaded = LotCreditOp::Loaded {
+            committed: committed.as_ref(),
+            sequence,
+        };
+        let result = match ledger.change(id, loaded).await {
+            Err(CreditError::Insufficient) => {
+                tracing::warn!(lot = %id, "the loaded lot's credit hold does not fit");
+                ledger.clear_proposals(id, sequence).await
+            }
+            other => other,
+        };
+        if let Err(e) = result {
+            tracing::warn!(lot = %id, error = %e, "could not set the loaded lot's credit");
         }
     }
 

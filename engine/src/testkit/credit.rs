@@ -4,7 +4,10 @@
 
 use super::fixtures::{lot_id, pid, usd};
 use super::named;
-use hammerfall_ports::{CreditError, CreditLedger, CreditView, Currency, Money, ParticipantId};
+use hammerfall_ports::{
+    CommittedHold, CreditError, CreditLedger, CreditView, Currency, LotCreditOp, Money,
+    ParticipantId,
+};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,10 +29,14 @@ where
 {
     macro_rules! check {
         ($($name:ident),* $(,)?) => {$(
-            named(concat!("credit_ledger::", stringify!($name)), async {
-                $name(&fresh().await).await
-            })
-            .await;
+            {
+                // Each check borrows the factory in turn.
+                let fresh = &mut fresh;
+                named(concat!("credit_ledger::", stringify!($name)), move || async move {
+                    $name(&fresh().await).await
+                })
+                .await;
+            }
         )*};
     }
     check!(
@@ -52,6 +59,9 @@ where
         a_withdrawn_proposal_frees_only_its_own_credit,
         a_committed_write_drops_proposals_up_to_its_sequence,
         clearing_proposals_keeps_the_committed_hold,
+        a_load_sets_the_committed_hold_and_drops_every_proposal,
+        a_load_of_a_released_or_paid_state_drops_every_proposal,
+        a_load_whose_hold_does_not_fit_changes_nothing,
     );
 }
 
@@ -67,6 +77,13 @@ async fn set<L: CreditLedger>(ledger: &L, who: &str, limit: Money) -> CreditView
         .set_limit(&pid(who), limit, Currency::USD)
         .await
         .unwrap_or_else(|e| panic!("set_limit({who}, {limit}) failed: {e:?}"))
+}
+
+/// The setup most checks share: each of `who` has a limit of 100.00 USD.
+async fn given_limits<L: CreditLedger>(ledger: &L, who: &[&str]) {
+    for who in who {
+        set(ledger, who, usd(10_000)).await;
+    }
 }
 
 async fn hold<L: CreditLedger>(
@@ -168,7 +185,7 @@ pub async fn set_limit_shows_the_whole_limit_available<L: CreditLedger>(ledger: 
 /// Holds on several lots add up; a hold that does not fit fails and
 /// changes nothing.
 pub async fn holds_reduce_available_credit<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(3_000)).await;
     expect_credit(
         ledger,
@@ -205,7 +222,7 @@ pub async fn holds_reduce_available_credit<L: CreditLedger>(ledger: &L) {
 
 /// A hold in a currency other than the limit's never fits.
 pub async fn a_hold_in_another_currency_does_not_fit<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     let result = ledger
         .hold(
             &lot_id("lot-1"),
@@ -223,7 +240,7 @@ pub async fn a_hold_in_another_currency_does_not_fit<L: CreditLedger>(ledger: &L
 /// available not counting the lot's current hold (raising a maximum), and a
 /// refused one leaves the old hold in place.
 pub async fn a_new_hold_on_a_lot_replaces_its_own<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(6_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(9_000)).await;
     expect_credit(
@@ -253,8 +270,7 @@ pub async fn a_new_hold_on_a_lot_replaces_its_own<L: CreditLedger>(ledger: &L) {
 /// A lot holds credit for one participant: a hold by someone else moves
 /// the lot's hold to them atomically; one that does not fit leaves it.
 pub async fn a_lots_hold_moves_to_a_new_holder<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
-    set(ledger, "bob", usd(10_000)).await;
+    given_limits(ledger, &["ann", "bob"]).await;
     set(ledger, "cat", usd(1_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(6_000)).await;
     must_hold(ledger, "lot-1", "bob", usd(7_000)).await;
@@ -289,7 +305,7 @@ pub async fn a_lots_hold_moves_to_a_new_holder<L: CreditLedger>(ledger: &L) {
 /// Holding is idempotent: the same hold twice counts once (ledger repair
 /// sets every lot's hold again).
 pub async fn holding_the_same_amount_twice_counts_once<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(7_000)).await;
     must_hold(ledger, "lot-1", "ann", usd(7_000)).await;
     expect_credit(
@@ -305,7 +321,7 @@ pub async fn holding_the_same_amount_twice_counts_once<L: CreditLedger>(ledger: 
 /// Release removes the lot's hold; releasing again, or a lot without a
 /// hold, changes nothing.
 pub async fn release_removes_the_lots_hold<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(3_000)).await;
     must_hold(ledger, "lot-2", "ann", usd(2_000)).await;
     for _ in 0..2 {
@@ -339,7 +355,7 @@ pub async fn release_removes_the_lots_hold<L: CreditLedger>(ledger: &L) {
 /// Consume removes the lot's hold and lowers its holder's limit by it,
 /// once: consuming again (or a lot without a hold) changes nothing.
 pub async fn consume_turns_the_hold_into_a_payment<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(4_000)).await;
     must_hold(ledger, "lot-2", "ann", usd(1_000)).await;
     for _ in 0..2 {
@@ -368,7 +384,7 @@ pub async fn consume_turns_the_hold_into_a_payment<L: CreditLedger>(ledger: &L) 
 /// nothing changes); the amount can; once the holds are gone, so can the
 /// currency.
 pub async fn changing_currency_while_holding_is_refused<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(1_000)).await;
     let eur = Money::from_minor(10_000, Currency::EUR);
     let result = ledger.set_limit(&pid("ann"), eur, Currency::EUR).await;
@@ -407,7 +423,7 @@ pub async fn changing_currency_while_holding_is_refused<L: CreditLedger>(ledger:
 /// Lowering a limit below what is held leaves available credit at zero,
 /// never negative; nothing new fits, but a hold may still shrink.
 pub async fn available_credit_never_goes_negative<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     must_hold(ledger, "lot-1", "ann", usd(8_000)).await;
     let lowered = set(ledger, "ann", usd(5_000)).await;
     assert_eq!(
@@ -457,8 +473,7 @@ async fn propose_at<L: CreditLedger>(ledger: &L, who: &str, amount: i64, sequenc
 /// another engine) succeeds and changes nothing: hold, release, consume and
 /// proposal alike.
 pub async fn a_stale_write_changes_nothing<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
-    set(ledger, "bob", usd(10_000)).await;
+    given_limits(ledger, &["ann", "bob"]).await;
     hold_at(ledger, "bob", 5_000, 11).await;
     hold_at(ledger, "ann", 3_000, 10).await;
     expect_credit(
@@ -501,7 +516,7 @@ pub async fn a_stale_write_changes_nothing<L: CreditLedger>(ledger: &L) {
 /// A release keeps the lot's sequence (a tombstone): an older hold
 /// arriving after it changes nothing; a newer one applies.
 pub async fn a_release_tombstone_refuses_an_older_hold<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     hold_at(ledger, "ann", 3_000, 5).await;
     ok(ledger.release(&lot_id("lot-1"), 7), "release").await;
     hold_at(ledger, "ann", 3_000, 6).await;
@@ -525,7 +540,7 @@ pub async fn a_release_tombstone_refuses_an_older_hold<L: CreditLedger>(ledger: 
 /// A write at the sequence already applied re-applies: the same hold
 /// counts once, a consume charges once.
 pub async fn writes_at_the_same_sequence_re_apply_once<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     for _ in 0..2 {
         hold_at(ledger, "ann", 4_000, 5).await;
         expect_credit(
@@ -564,8 +579,7 @@ pub async fn writes_at_the_same_sequence_re_apply_once<L: CreditLedger>(ledger: 
 /// stays held until the new state's committed hold replaces theirs), and
 /// it must fit like a hold.
 pub async fn a_proposal_is_added_next_to_the_committed_hold<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
-    set(ledger, "bob", usd(10_000)).await;
+    given_limits(ledger, &["ann", "bob"]).await;
     hold_at(ledger, "ann", 6_000, 5).await;
     propose_at(ledger, "bob", 7_000, 6).await;
     expect_credit(
@@ -618,7 +632,7 @@ pub async fn a_proposal_is_added_next_to_the_committed_hold<L: CreditLedger>(led
 /// A leader raising their own maximum proposes the new amount: only the
 /// difference must fit.
 pub async fn a_proposal_raises_its_own_hold_by_the_difference<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
+    given_limits(ledger, &["ann"]).await;
     hold_at(ledger, "ann", 6_000, 5).await;
     propose_at(ledger, "ann", 9_000, 6).await;
     expect_credit(
@@ -643,8 +657,7 @@ pub async fn a_proposal_raises_its_own_hold_by_the_difference<L: CreditLedger>(l
 /// Withdrawing a proposal (its commit failed) frees its bidder and leaves
 /// the committed hold; a withdrawal naming another sequence changes nothing.
 pub async fn a_withdrawn_proposal_frees_only_its_own_credit<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
-    set(ledger, "bob", usd(10_000)).await;
+    given_limits(ledger, &["ann", "bob"]).await;
     hold_at(ledger, "ann", 6_000, 5).await;
     propose_at(ledger, "bob", 7_000, 6).await;
     let (lot, bob) = (lot_id("lot-1"), pid("bob"));
@@ -667,9 +680,7 @@ pub async fn a_withdrawn_proposal_frees_only_its_own_credit<L: CreditLedger>(led
 /// A committed write at sequence `s` drops the proposals up to `s` (they
 /// became that state or lost to it); later proposals stay.
 pub async fn a_committed_write_drops_proposals_up_to_its_sequence<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
-    set(ledger, "bob", usd(10_000)).await;
-    set(ledger, "cat", usd(10_000)).await;
+    given_limits(ledger, &["ann", "bob", "cat"]).await;
     hold_at(ledger, "ann", 6_000, 5).await;
     propose_at(ledger, "bob", 7_000, 6).await;
     propose_at(ledger, "cat", 2_000, 8).await;
@@ -684,8 +695,7 @@ pub async fn a_committed_write_drops_proposals_up_to_its_sequence<L: CreditLedge
 /// Clearing a lot's proposals (a fresh load after a crash) drops all of
 /// them and keeps the committed hold; a stale clear changes nothing.
 pub async fn clearing_proposals_keeps_the_committed_hold<L: CreditLedger>(ledger: &L) {
-    set(ledger, "ann", usd(10_000)).await;
-    set(ledger, "bob", usd(10_000)).await;
+    given_limits(ledger, &["ann", "bob"]).await;
     hold_at(ledger, "ann", 6_000, 5).await;
     propose_at(ledger, "bob", 7_000, 6).await;
     ok(ledger.clear_proposals(&lot_id("lot-1"), 4), "a stale clear").await;
@@ -700,4 +710,153 @@ pub async fn clearing_proposals_keeps_the_committed_hold<L: CreditLedger>(ledger
     ok(ledger.clear_proposals(&lot_id("lot-1"), 5), "clear").await;
     expect_credit(ledger, "bob", 10_000, 0, "the proposal is cleared").await;
     expect_credit(ledger, "ann", 10_000, 6_000, "the committed hold stays").await;
+}
+
+/// A fresh load of lot-1's committed state at `sequence`, needing
+/// `committed` ([`LotCreditOp::Loaded`]).
+async fn load_at<L: CreditLedger>(
+    ledger: &L,
+    committed: CommittedHold<ParticipantId>,
+    sequence: u64,
+) -> Result<(), CreditError> {
+    let op = LotCreditOp::Loaded {
+        committed: committed.as_ref(),
+        sequence,
+    };
+    ledger.change(&lot_id("lot-1"), op).await
+}
+
+/// The committed hold of `who` for `amount` USD cents.
+fn held_by(who: &str, amount: i64) -> CommittedHold<ParticipantId> {
+    CommittedHold::Hold {
+        participant: pid(who),
+        amount: usd(amount),
+        currency: Currency::USD,
+    }
+}
+
+/// A fresh load sets the committed hold and drops every proposal, also
+/// those above its sequence and the holder's own (their holding is the
+/// committed hold alone); a stale load changes nothing; a load naming a
+/// new holder moves the hold.
+pub async fn a_load_sets_the_committed_hold_and_drops_every_proposal<L: CreditLedger>(ledger: &L) {
+    given_limits(ledger, &["ann", "bob", "cat"]).await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    propose_at(ledger, "ann", 9_000, 6).await;
+    propose_at(ledger, "bob", 7_000, 6).await;
+    propose_at(ledger, "cat", 2_000, 8).await;
+    ok(load_at(ledger, held_by("ann", 6_000), 4), "a stale load").await;
+    expect_credit(ledger, "bob", 10_000, 7_000, "a stale load changes nothing").await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        9_000,
+        "a stale load keeps ann's proposal",
+    )
+    .await;
+    for _ in 0..2 {
+        ok(load_at(ledger, held_by("ann", 6_000), 5), "load").await;
+        expect_credit(ledger, "ann", 10_000, 6_000, "the committed hold alone").await;
+        expect_credit(
+            ledger,
+            "bob",
+            10_000,
+            0,
+            "a proposal at the next sequence is dropped",
+        )
+        .await;
+        expect_credit(ledger, "cat", 10_000, 0, "a later proposal is dropped too").await;
+    }
+    ok(
+        load_at(ledger, held_by("bob", 7_000), 6),
+        "load a new holder",
+    )
+    .await;
+    expect_credit(ledger, "ann", 10_000, 0, "the hold moved: ann is free").await;
+    expect_credit(ledger, "bob", 10_000, 7_000, "bob holds the lot").await;
+    hold_at(ledger, "ann", 6_000, 5).await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        0,
+        "a hold older than the load is stale",
+    )
+    .await;
+}
+
+/// A fresh load of a state that needs no hold releases it, of a paid one
+/// consumes it (once), and drops every proposal either way.
+pub async fn a_load_of_a_released_or_paid_state_drops_every_proposal<L: CreditLedger>(ledger: &L) {
+    given_limits(ledger, &["ann", "bob"]).await;
+    hold_at(ledger, "ann", 4_000, 5).await;
+    propose_at(ledger, "bob", 3_000, 6).await;
+    ok(load_at(ledger, CommittedHold::Consume, 5), "load paid").await;
+    expect_credit(ledger, "ann", 6_000, 0, "a paid load consumes the hold").await;
+    expect_credit(ledger, "bob", 10_000, 0, "and drops the proposals").await;
+    propose_at(ledger, "bob", 3_000, 7).await;
+    ok(
+        load_at(ledger, CommittedHold::Consume, 6),
+        "load paid again",
+    )
+    .await;
+    expect_credit(ledger, "ann", 6_000, 0, "consumed once").await;
+    expect_credit(ledger, "bob", 10_000, 0, "the new proposal is dropped").await;
+    hold_at(ledger, "ann", 1_000, 7).await;
+    propose_at(ledger, "bob", 3_000, 8).await;
+    ok(load_at(ledger, CommittedHold::Release, 7), "load released").await;
+    expect_credit(
+        ledger,
+        "ann",
+        6_000,
+        0,
+        "a load needing no hold releases it",
+    )
+    .await;
+    expect_credit(ledger, "bob", 10_000, 0, "and drops the proposals").await;
+}
+
+/// A load whose hold does not fit (another currency, or more than is
+/// available) is refused and changes nothing, its proposals included.
+pub async fn a_load_whose_hold_does_not_fit_changes_nothing<L: CreditLedger>(ledger: &L) {
+    given_limits(ledger, &["ann", "bob"]).await;
+    must_hold(ledger, "lot-2", "ann", usd(8_000)).await;
+    propose_at(ledger, "bob", 5_000, 6).await;
+    expect_insufficient(
+        &load_at(ledger, held_by("ann", 3_000), 5).await,
+        "a loaded hold above the available credit",
+    );
+    let eur = CommittedHold::Hold {
+        participant: pid("ann"),
+        amount: Money::from_minor(100, Currency::EUR),
+        currency: Currency::EUR,
+    };
+    expect_insufficient(
+        &load_at(ledger, eur, 5).await,
+        "a loaded hold in another currency",
+    );
+    expect_credit(ledger, "ann", 10_000, 8_000, "a refused load holds nothing").await;
+    expect_credit(
+        ledger,
+        "bob",
+        10_000,
+        5_000,
+        "a refused load keeps the proposals",
+    )
+    .await;
+    ok(
+        load_at(ledger, held_by("ann", 2_000), 5),
+        "a load that fits",
+    )
+    .await;
+    expect_credit(
+        ledger,
+        "ann",
+        10_000,
+        10_000,
+        "exactly the available credit fits",
+    )
+    .await;
+    expect_credit(ledger, "bob", 10_000, 0, "and the proposals are dropped").await;
 }

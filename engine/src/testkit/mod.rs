@@ -52,8 +52,15 @@ impl Drop for Announce {
     }
 }
 
-/// Runs one check, naming it if it panics.
-async fn named<F: Future<Output = ()>>(name: &'static str, check: F) {
+/// Runs one check, naming it if it panics. The check's future is built
+/// here and boxed, not in the `run_all_*` that runs dozens: unoptimised
+/// builds give each future built there its own stack slot, and the
+/// DynamoDB checks' futures are large enough to overflow a test thread.
+async fn named<F, Fut>(name: &'static str, check: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
     let _announce = Announce(name);
-    check.await;
+    Box::pin(check()).await;
 }

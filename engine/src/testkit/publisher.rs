@@ -32,10 +32,14 @@ where
 {
     macro_rules! check {
         ($($name:ident),* $(,)?) => {$(
-            named(concat!("event_publisher::", stringify!($name)), async {
-                $name(&fresh().await).await
-            })
-            .await;
+            {
+                // Each check borrows the factory in turn.
+                let fresh = &mut fresh;
+                named(concat!("event_publisher::", stringify!($name)), move || async move {
+                    $name(&fresh().await).await
+                })
+                .await;
+            }
         )*};
     }
     check!(

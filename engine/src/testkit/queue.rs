@@ -51,10 +51,14 @@ where
 {
     macro_rules! check {
         ($($name:ident),* $(,)?) => {$(
-            named(concat!("command_queue::", stringify!($name)), async {
-                $name(&fresh().await).await
-            })
-            .await;
+            {
+                // Each check borrows the factory in turn.
+                let fresh = &mut fresh;
+                named(concat!("command_queue::", stringify!($name)), move || async move {
+                    $name(&fresh().await).await
+                })
+                .await;
+            }
         )*};
     }
     check!(

@@ -28,10 +28,14 @@ where
 {
     macro_rules! check {
         ($($name:ident),* $(,)?) => {$(
-            named(concat!("lot_store::", stringify!($name)), async {
-                $name(&fresh().await).await
-            })
-            .await;
+            {
+                // Each check borrows the factory in turn.
+                let fresh = &mut fresh;
+                named(concat!("lot_store::", stringify!($name)), move || async move {
+                    $name(&fresh().await).await
+                })
+                .await;
+            }
         )*};
     }
     check!(

@@ -6,10 +6,7 @@
 #![allow(dead_code)]
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use hammerfall_ports::{
-    Actor, BidId, Command, CommandEnvelope, CommandId, CreateLot, Currency, Decimal, LotId,
-    ParticipantId, PlaceBid, Timestamp,
-};
+use hammerfall_ports::CommandEnvelope;
 
 /// An SQS event (one message, a body that is not a command).
 pub const SQS_EVENT: &str = include_str!("../fixtures/lambda/example-sqs-event.json");
@@ -19,58 +16,13 @@ pub const SCHEDULE_EVENT: &str =
 /// A `ReportBatchItemFailures` answer.
 pub const BATCH_RESPONSE: &str = include_str!("../fixtures/lambda/example-sqs-batch-response.json");
 
+/// Command builders, shared with adapters-aws's tests.
+#[allow(unused_imports, reason = "each test binary uses a part")]
+pub use hammerfall_adapters_aws::testsupport::{bid, cents, cid, create_english, lid, pid};
 /// The moto endpoint (required: tests fail, never skip, without it) and
 /// unique names, shared with adapters-aws's tests.
 #[allow(unused_imports, reason = "lambda_handlers.rs runs without moto")]
 pub use hammerfall_adapters_aws::testsupport::{endpoint, unique};
-
-pub fn pid(s: &str) -> ParticipantId {
-    ParticipantId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn lid(s: &str) -> LotId {
-    LotId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn cid(s: &str) -> CommandId {
-    CommandId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `minor` hundredths as a decimal.
-pub fn cents(minor: i64) -> Decimal {
-    Decimal::new(minor, 2)
-}
-
-/// An English lot by `seller`, starting at 10.00 USD, ending at `ends_at`.
-pub fn create_english(lot: &LotId, seller: &str, ends_at: Timestamp) -> CommandEnvelope {
-    let request = CreateLot::english(
-        lot.clone(),
-        Actor::seller(pid(seller)),
-        "Lamp",
-        Currency::USD,
-        cents(1000),
-        ends_at,
-    );
-    CommandEnvelope::new(
-        cid(&format!("create-{lot}")),
-        lot.clone(),
-        Command::CreateLot(Box::new(request)),
-    )
-}
-
-/// `bidder` bids a maximum of `amount` under command id `key`.
-pub fn bid(lot: &LotId, bidder: &str, amount: Decimal, key: &str) -> CommandEnvelope {
-    CommandEnvelope::new(
-        cid(key),
-        lot.clone(),
-        Command::PlaceBid(PlaceBid {
-            bidder: Actor::bidder(pid(bidder)),
-            amount,
-            currency: None,
-            bid_id: BidId::new(format!("bid.{lot}.{key}")).unwrap_or_else(|e| panic!("{e}")),
-        }),
-    )
-}
 
 /// One FIFO message of a batch: its id, group and body.
 pub struct Message {
