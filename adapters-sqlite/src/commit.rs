@@ -218,7 +218,8 @@ fn status_name(text: &str) -> &'static str {
     .unwrap_or("")
 }
 
-/// Most lots [`LotCache`] remembers; past it, it starts over (a lot it
+/// Most lots the writer remembers between groups (their key, sequence,
+/// status and due time); past it, it starts over (a lot it
 /// forgot costs one read, as without the cache).
 pub const LOT_CACHE_CAPACITY: usize = 100_000;
 
