@@ -110,9 +110,15 @@ impl Stored {
 /// commit hashes a record's key (three strings) when it checks it and
 /// reuses that hash to insert it, and the table never hashes a key again
 /// when it grows.
+///
+/// The records live in an append-only list; the hash table holds only
+/// (hash, position) pairs. When the table doubles it moves 16 bytes per
+/// record, not the record: a hot lot's million records once made that
+/// rehash a pause of over a second (under the shard's lock).
 #[derive(Debug, Default)]
 struct Records {
-    table: hashbrown::HashTable<(u64, CommandKey, Stored)>,
+    entries: Vec<(CommandKey, Stored)>,
+    index: hashbrown::HashTable<(u64, usize)>,
 }
 
 /// The hash every [`Records`] table keys by (fixed: the tables are
@@ -123,9 +129,13 @@ fn key_hash(key: &CommandKey) -> u64 {
 
 impl Records {
     fn get(&self, key: &CommandKey, hash: u64) -> Option<&Stored> {
-        self.table
-            .find(hash, |(h, k, _)| *h == hash && k == key)
-            .map(|(_, _, stored)| stored)
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&(h, i)| {
+                h == hash && entries.get(i).is_some_and(|(k, _)| k == key)
+            })
+            .and_then(|&(_, i)| entries.get(i))
+            .map(|(_, stored)| stored)
     }
 
     fn contains(&self, key: &CommandKey, hash: u64) -> bool {
@@ -135,8 +145,9 @@ impl Records {
     /// Inserts a record whose key is not in the table (checked by the
     /// caller, under the same lock).
     fn insert_new(&mut self, key: CommandKey, stored: Stored, hash: u64) {
-        self.table
-            .insert_unique(hash, (hash, key, stored), |(h, _, _)| *h);
+        let at = self.entries.len();
+        self.entries.push((key, stored));
+        self.index.insert_unique(hash, (hash, at), |&(h, _)| h);
     }
 
     fn record(&self, key: &CommandKey) -> Option<CommandRecord> {
