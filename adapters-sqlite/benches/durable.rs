@@ -34,36 +34,15 @@
     missing_docs
 )]
 
-use chrono::Duration as ChronoDuration;
-use hammerfall_adapters_memory::{ManualClock, SequentialIds};
-use hammerfall_adapters_sqlite::SqliteStore;
-use hammerfall_engine::{Ports, Service, ServiceConfig};
-use hammerfall_ports::{
-    Actor, Command, CommandEnvelope, CreateLot, Currency, Decimal, EventEnvelope, EventPublisher,
-    LotId, ParticipantId, PlaceBid, PublishError,
-};
+mod support;
+
+use hammerfall_ports::{Actor, ParticipantId};
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// Publishing is not what this measures: committed events are durable in
-/// the store's outbox either way.
-struct NullPublisher;
-
-impl EventPublisher for NullPublisher {
-    async fn publish(&self, _events: &[EventEnvelope]) -> Result<(), PublishError> {
-        Ok(())
-    }
-}
-
-type Svc = Service<SqliteStore, SqliteStore, NullPublisher>;
-
-struct Lots {
-    ids: Arc<Vec<LotId>>,
-    prices: Arc<Vec<AtomicI64>>,
-}
+use support::{Lots, Svc, create_lots, service};
 
 struct Run {
     /// CPU time the whole process spent (all threads), if known.
@@ -76,72 +55,6 @@ struct Run {
     latency: Histogram<u64>,
 }
 
-fn service(path: &std::path::Path) -> Svc {
-    let store = Arc::new(SqliteStore::open(path).expect("open the store"));
-    let ports = Ports {
-        store: store.clone(),
-        ledger: store,
-        publisher: Arc::new(NullPublisher),
-        clock: Arc::new(ManualClock::default()),
-        ids: Arc::new(SequentialIds::new()),
-    };
-    let defaults = ServiceConfig::default();
-    let config = ServiceConfig {
-        workers: env_or("HAMMERFALL_BENCH_WORKERS", defaults.workers),
-        max_batch: env_or("HAMMERFALL_BENCH_MAX_BATCH", defaults.max_batch),
-        ..defaults
-    };
-    let (svc, workers) = Service::new(ports, config);
-    for w in workers {
-        tokio::spawn(w);
-    }
-    svc
-}
-
-/// A number from the environment, else `default`.
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn create_lots(svc: &Svc, n: usize) -> Lots {
-    let seller = Actor::seller(ParticipantId::new("seller").expect("id"));
-    let now = svc.ports().clock.now();
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let lot_id = svc.ports().ids.lot_id();
-        let cmd = CreateLot::english(
-            lot_id.clone(),
-            seller.clone(),
-            "Bench lot",
-            Currency::USD,
-            Decimal::new(100, 2),
-            now + ChronoDuration::days(30),
-        );
-        let env = CommandEnvelope::new(
-            svc.ports().ids.command_id(),
-            lot_id.clone(),
-            Command::CreateLot(Box::new(cmd)),
-        );
-        let svc = svc.clone();
-        tasks.push(tokio::spawn(async move {
-            let created = svc.submit(env).await.expect("create");
-            assert!(created.rejection().is_none());
-            lot_id
-        }));
-    }
-    let mut lots = Vec::with_capacity(n);
-    for t in tasks {
-        lots.push(t.await.expect("create task"));
-    }
-    Lots {
-        ids: Arc::new(lots),
-        prices: Arc::new((0..n).map(|_| AtomicI64::new(100)).collect()),
-    }
-}
-
 /// `clients` tasks bid in a closed loop on `lots` for `secs`.
 async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
@@ -151,13 +64,8 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
     let written_before = process_written();
     let started = Instant::now();
     for c in 0..clients {
-        let (svc, ids, prices, stop, accepted) = (
-            svc.clone(),
-            lots.ids.clone(),
-            lots.prices.clone(),
-            stop.clone(),
-            accepted.clone(),
-        );
+        let (svc, lots, stop, accepted) =
+            (svc.clone(), lots.clone(), stop.clone(), accepted.clone());
         tasks.push(tokio::spawn(async move {
             let bidder = Actor::bidder(ParticipantId::new(format!("bidder-{c}")).expect("id"));
             // Raw samples, merged into one histogram at the end: 2,048
@@ -166,18 +74,8 @@ async fn drive(svc: &Svc, lots: &Lots, clients: usize, secs: f64) -> Run {
             let mut i = c;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                i = (i + clients) % ids.len();
-                let cents = prices[i].fetch_add(10_000, Ordering::Relaxed) + 10_000;
-                let env = CommandEnvelope::new(
-                    svc.ports().ids.command_id(),
-                    ids[i].clone(),
-                    Command::PlaceBid(PlaceBid {
-                        bidder: bidder.clone(),
-                        amount: Decimal::new(cents, 2),
-                        currency: None,
-                        bid_id: svc.ports().ids.bid_id(),
-                    }),
-                );
+                i = (i + clients) % lots.ids.len();
+                let env = lots.next_bid(&svc, &bidder, i);
                 let t = Instant::now();
                 let response = svc.submit(env).await.expect("submit");
                 let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
