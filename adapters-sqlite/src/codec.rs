@@ -7,9 +7,9 @@
 
 use crate::compact;
 use hammerfall_ports::{
-    BidOutcome, BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor,
-    DEFAULT_PAGE_SIZE, Event, FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome,
-    ParticipantId, SequencedEvent, Settlement, StoreError, Timestamp,
+    BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, DEFAULT_PAGE_SIZE,
+    Event, FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome, ParticipantId,
+    SequencedEvent, Settlement, StoreError, Timestamp,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -266,26 +266,7 @@ pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<SequencedEvent>, StoreEr
 /// service builds them. A `log` row whose bid records are exactly these
 /// stores an empty `bids` blob instead of a second copy of them.
 pub(crate) fn implied_bids(events: &[SequencedEvent]) -> Vec<BidRecord> {
-    events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::BidAccepted(bid) => Some(BidRecord {
-                bid_id: bid.bid_id.clone(),
-                bid_number: bid.bid_number,
-                sequence: e.sequence,
-                bidder_id: bid.bidder_id.clone(),
-                maximum: bid.maximum,
-                current_price: bid.current_price,
-                placed_at: e.occurred_at,
-                outcome: if bid.leader_id == bid.bidder_id {
-                    BidOutcome::Leading
-                } else {
-                    BidOutcome::Outbid
-                },
-            }),
-            _ => None,
-        })
-        .collect()
+    events.iter().filter_map(BidRecord::implied_by).collect()
 }
 
 /// True if `bids` are exactly [`implied_bids`]`(events)`, without
@@ -299,11 +280,7 @@ pub(crate) fn are_implied_bids(events: &[SequencedEvent], bids: &[BidRecord]) ->
         let Some(record) = bids.next() else {
             return false;
         };
-        let outcome = if bid.leader_id == bid.bidder_id {
-            BidOutcome::Leading
-        } else {
-            BidOutcome::Outbid
-        };
+        let outcome = bid.outcome();
         if record.bid_id != bid.bid_id
             || record.bid_number != bid.bid_number
             || record.sequence != e.sequence
@@ -407,7 +384,7 @@ pub(crate) fn bids_after(cursor: Option<&Cursor>) -> Result<i64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hammerfall_ports::{CommandId, LotId, ParticipantId};
+    use hammerfall_ports::{BidOutcome, CommandId, LotId, ParticipantId};
 
     #[test]
     fn command_keys_of_different_scopes_never_collide() {

@@ -44,6 +44,17 @@ pub struct BidAccepted {
     pub bid_count: u32,
 }
 
+impl BidAccepted {
+    /// Whether the bidder leads right after this bid.
+    pub fn outcome(&self) -> crate::lot::BidOutcome {
+        if self.leader_id == self.bidder_id {
+            crate::lot::BidOutcome::Leading
+        } else {
+            crate::lot::BidOutcome::Outbid
+        }
+    }
+}
+
 /// How an auction ended (SPEC §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

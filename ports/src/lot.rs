@@ -691,6 +691,27 @@ pub struct BidRecord {
     pub outcome: BidOutcome,
 }
 
+impl BidRecord {
+    /// The history record a `BidAccepted` event stands for (None for any
+    /// other event): a lot's bid history is implied by its log, and every
+    /// store and the service derive it here, alike.
+    pub fn implied_by(event: &crate::event::SequencedEvent) -> Option<Self> {
+        let crate::event::Event::BidAccepted(bid) = &event.event else {
+            return None;
+        };
+        Some(Self {
+            bid_id: bid.bid_id.clone(),
+            bid_number: bid.bid_number,
+            sequence: event.sequence,
+            bidder_id: bid.bidder_id.clone(),
+            maximum: bid.maximum,
+            current_price: bid.current_price,
+            placed_at: event.occurred_at,
+            outcome: bid.outcome(),
+        })
+    }
+}
+
 /// A bid's outcome when it was placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

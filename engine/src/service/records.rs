@@ -1,8 +1,8 @@
 //! Idempotency records and the results they carry.
 
 use hammerfall_ports::{
-    Accepted, BidOutcome, BidRecord, Command, CommandEnvelope, CommandKey, Event, Lot, LotId,
-    LotStore, MAX_PAGE_SIZE, Money, SequencedEvent, StoreError,
+    Accepted, BidOutcome, BidRecord, Command, CommandEnvelope, CommandKey, Lot, LotId, LotStore,
+    MAX_PAGE_SIZE, Money, SequencedEvent, StoreError,
 };
 
 /// The idempotency key of an envelope (SPEC §5): lot creation is scoped to
@@ -48,24 +48,7 @@ pub(crate) fn accepted_result(command: &Command, lot: &Lot) -> Accepted {
 
 /// The bid history records of a command's events.
 pub(crate) fn bid_records(events: &[SequencedEvent], out: &mut Vec<BidRecord>) {
-    for e in events {
-        if let Event::BidAccepted(bid) = &e.event {
-            out.push(BidRecord {
-                bid_id: bid.bid_id.clone(),
-                bid_number: bid.bid_number,
-                sequence: e.sequence,
-                bidder_id: bid.bidder_id.clone(),
-                maximum: bid.maximum,
-                current_price: bid.current_price,
-                placed_at: e.occurred_at,
-                outcome: if bid.leader_id == bid.bidder_id {
-                    BidOutcome::Leading
-                } else {
-                    BidOutcome::Outbid
-                },
-            });
-        }
-    }
+    out.extend(events.iter().filter_map(BidRecord::implied_by));
 }
 
 /// The lot as it was right after `sequence`, folded from its log: the
