@@ -59,10 +59,14 @@ async fn a_store_listing_due_lots_out_of_order_fails() {
     run_all_lot_store(|| async { LatestDueFirst(MemoryLotStore::new()) }).await;
 }
 
-/// A ledger whose consume only releases (the payment is never taken).
-struct FreeLunch(MemoryCreditLedger);
+/// A ledger that turns some of its writes into others before making them:
+/// each planted ledger bug below is one such rewrite.
+struct Rewrites(
+    MemoryCreditLedger,
+    fn(LotCreditOp<&ParticipantId>) -> LotCreditOp<&ParticipantId>,
+);
 
-impl CreditLedger for FreeLunch {
+impl CreditLedger for Rewrites {
     async fn set_limit(
         &self,
         p: &ParticipantId,
@@ -79,56 +83,43 @@ impl CreditLedger for FreeLunch {
         lot: &LotId,
         op: LotCreditOp<&ParticipantId>,
     ) -> Result<(), CreditError> {
-        match op {
-            LotCreditOp::Consume { sequence } => {
-                self.0.change(lot, LotCreditOp::Release { sequence }).await
-            }
-            op => self.0.change(lot, op).await,
-        }
+        self.0.change(lot, (self.1)(op)).await
+    }
+}
+
+/// A consume that only releases (the payment is never taken).
+fn free_lunch(op: LotCreditOp<&ParticipantId>) -> LotCreditOp<&ParticipantId> {
+    match op {
+        LotCreditOp::Consume { sequence } => LotCreditOp::Release { sequence },
+        op => op,
     }
 }
 
 #[tokio::test]
 #[should_panic(expected = "consume lowers limit")]
 async fn a_ledger_that_never_charges_fails() {
-    run_all_credit_ledger(|| async { FreeLunch(MemoryCreditLedger::new()) }).await;
+    run_all_credit_ledger(|| async { Rewrites(MemoryCreditLedger::new(), free_lunch) }).await;
 }
 
-/// A ledger whose load sets the committed hold but keeps the proposals
-/// (the two writes a cold load used to make, less the second).
-struct KeepsProposalsOnLoad(MemoryCreditLedger);
-
-impl CreditLedger for KeepsProposalsOnLoad {
-    async fn set_limit(
-        &self,
-        p: &ParticipantId,
-        limit: Money,
-        currency: Currency,
-    ) -> Result<CreditView, CreditError> {
-        self.0.set_limit(p, limit, currency).await
-    }
-    async fn credit(&self, p: &ParticipantId) -> Result<Option<CreditView>, CreditError> {
-        self.0.credit(p).await
-    }
-    async fn change(
-        &self,
-        lot: &LotId,
-        op: LotCreditOp<&ParticipantId>,
-    ) -> Result<(), CreditError> {
-        match op {
-            LotCreditOp::Loaded {
-                committed,
-                sequence,
-            } => self.0.change(lot, committed.at(sequence)).await,
-            op => self.0.change(lot, op).await,
-        }
+/// A load that sets the committed hold but keeps the proposals (the two
+/// writes a cold load used to make, less the second).
+fn keeps_proposals_on_load(op: LotCreditOp<&ParticipantId>) -> LotCreditOp<&ParticipantId> {
+    match op {
+        LotCreditOp::Loaded {
+            committed,
+            sequence,
+        } => committed.at(sequence),
+        op => op,
     }
 }
 
 #[tokio::test]
 #[should_panic(expected = "the committed hold alone")]
 async fn a_ledger_keeping_proposals_on_a_load_fails() {
-    run_all_credit_ledger(|| async { KeepsProposalsOnLoad(MemoryCreditLedger::new()) }).await;
+    run_all_credit_ledger(|| async {
+        Rewrites(MemoryCreditLedger::new(), keeps_proposals_on_load)
+    })
+    .await;
 }
 
 /// A subscriber view that loses every other event.
