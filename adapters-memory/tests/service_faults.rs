@@ -202,18 +202,55 @@ async fn failing_reads_fail_the_command_they_served_and_a_retry_succeeds() {
     let envelope = bid(&lot, "ann", cents(5_000), "k1");
     let e = svc.submit(envelope.clone()).await.unwrap_err();
     assert!(is_injected(&e), "{e}");
-    // The idempotency lookup fails.
+    let store = world.store.inner();
+    assert!(!recorded(store, &envelope).await);
+    assert_eq!(load(store, &lot).await.sequence, 2);
+    let ok = svc.submit(envelope.clone()).await.unwrap();
+    assert_eq!(code(&ok.record), "done");
+    assert!(!ok.replayed);
+    let after = load(store, &lot).await;
+    // A replay is refused by the store's commit (its key is recorded), and
+    // its retry looks the key up: that lookup fails.
     world
         .store
         .fail_nth(StoreOp::Command, 1, StoreFault::Unavailable);
     let e = svc.submit(envelope.clone()).await.unwrap_err();
     assert!(is_injected(&e), "{e}");
-    let store = world.store.inner();
-    assert!(!recorded(store, &envelope).await);
-    assert_eq!(load(store, &lot).await.sequence, 2);
-    let ok = svc.submit(envelope).await.unwrap();
+    assert_eq!(load(store, &lot).await, after);
+    let again = svc.submit(envelope).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.record, ok.record);
+    assert_eq!(load(store, &lot).await, after);
+    running.stop().await;
+}
+
+/// New commands are judged without asking the store for earlier records
+/// (the commit refuses a recorded key); only a replay costs a lookup, and
+/// it is answered from the record, changing nothing.
+#[tokio::test]
+async fn only_a_replay_costs_an_idempotency_lookup() {
+    let world = faulty_world();
+    let running = world.start(1);
+    let svc = &running.svc;
+    let lot = open_lot(svc, "lot-1").await;
+    let lookups = world.store.calls(StoreOp::Command);
+    let commits = world.store.calls(StoreOp::Commit);
+    let first = bid(&lot, "ann", cents(5_000), "k1");
+    let second = bid(&lot, "bob", cents(6_000), "k2");
+    let ok = svc.submit(first.clone()).await.unwrap();
     assert_eq!(code(&ok.record), "done");
-    assert!(!ok.replayed);
+    assert_eq!(code(&svc.submit(second).await.unwrap().record), "done");
+    assert_eq!(world.store.calls(StoreOp::Command), lookups);
+    assert_eq!(world.store.calls(StoreOp::Commit), commits + 2);
+    let store = world.store.inner();
+    let after = load(store, &lot).await;
+    let again = svc.submit(first.clone()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.record, ok.record);
+    assert_eq!(load(store, &lot).await, after);
+    // One refused commit, then one lookup that found the record.
+    assert_eq!(world.store.calls(StoreOp::Commit), commits + 3);
+    assert!(world.store.calls(StoreOp::Command) > lookups);
     running.stop().await;
 }
 

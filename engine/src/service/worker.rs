@@ -358,7 +358,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
 
     async fn process(&mut self, mut batch: Vec<Request>) {
         for attempt in 0..=self.config.conflict_retries {
-            let retry = self.attempt(batch).await;
+            // A first attempt judges every command as new (see `attempt`);
+            // what comes back looks its keys up.
+            let retry = self.attempt(batch, attempt > 0).await;
             if retry.is_empty() {
                 return;
             }
@@ -374,28 +376,31 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
     }
 
     /// Judges a batch and commits it; returns the requests to judge again
-    /// (their lot lost a compare-and-set race).
-    async fn attempt(&mut self, batch: Vec<Request>) -> Vec<Request> {
-        // Every idempotency record the batch may need, in one store call.
-        let keys: Vec<CommandKey> = batch
-            .iter()
-            .filter(|r| !matches!(r.envelope.command, Command::Advance))
-            .map(|r| r.key.clone())
-            .collect();
-        let known: FastMap<CommandKey, CommandRecord> = match self.ports.store.commands(&keys).await
-        {
-            Ok(found) if found.iter().all(Option::is_none) => FastMap::default(),
-            Ok(found) => keys
-                .into_iter()
-                .zip(found)
-                .filter_map(|(k, r)| Some((k, r?)))
-                .collect(),
-            Err(e) => {
-                for request in batch {
-                    self.finish(request, Err(same_failure(&e).into()));
+    /// (their lot lost a compare-and-set race, or one of its commands had
+    /// been recorded before).
+    ///
+    /// Replays are rare, and the store refuses a lot's whole entry when one
+    /// of its command keys is already recorded (`DuplicateCommand`, part of
+    /// the `LotStore` contract). So a first attempt (`look_up` false) judges
+    /// every command as new, without asking the store for earlier records:
+    /// no lookup per batch (for SQLite a round trip to a reader thread, for
+    /// DynamoDB a network call). A refused entry writes nothing; its
+    /// requests come back, and the retry looks their keys up and answers a
+    /// replay from its record (SPEC §5) — the same answer as before, one
+    /// retry later.
+    async fn attempt(&mut self, batch: Vec<Request>, look_up: bool) -> Vec<Request> {
+        let known = if look_up {
+            match self.known(&batch).await {
+                Ok(known) => known,
+                Err(e) => {
+                    for request in batch {
+                        self.finish(request, Err(same_failure(&e).into()));
+                    }
+                    return Vec::new();
                 }
-                return Vec::new();
             }
+        } else {
+            FastMap::default()
         };
         // Sized up front: a lot's work is large, and growing these by
         // doubling copies it over and over.
@@ -436,6 +441,24 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             }
         }
         self.commit(works).await
+    }
+
+    /// The stored records of the batch's keys, in one store call.
+    async fn known(
+        &self,
+        batch: &[Request],
+    ) -> Result<FastMap<CommandKey, CommandRecord>, StoreError> {
+        let keys: Vec<CommandKey> = batch
+            .iter()
+            .filter(|r| !matches!(r.envelope.command, Command::Advance))
+            .map(|r| r.key.clone())
+            .collect();
+        let found = self.ports.store.commands(&keys).await?;
+        Ok(keys
+            .into_iter()
+            .zip(found)
+            .filter_map(|(k, r)| Some((k, r?)))
+            .collect())
     }
 
     /// Starts a lot's share of the batch from the cache or the store. A lot
