@@ -17,6 +17,7 @@
 //! The engine brings no async runtime: [`Service::new`] returns the worker
 //! futures, and the host spawns them on its own executor.
 
+mod committer;
 mod consume;
 pub(crate) mod records;
 mod timers;
@@ -215,7 +216,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
         let workers = config.workers.max(1);
         let pending = Arc::new(Mutex::new(FastSet::default()));
         let mut senders = Vec::with_capacity(workers);
-        let mut futures: Vec<Worker> = Vec::with_capacity(workers);
+        let mut futures: Vec<Worker> = Vec::with_capacity(2 * workers);
         for _ in 0..workers {
             let (tx, rx) = flume::bounded(config.inbox_capacity.max(1));
             let depth = Arc::new(AtomicUsize::new(0));
@@ -223,8 +224,9 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
                 tx,
                 depth: depth.clone(),
             });
-            let shard = Shard::new(ports.clone(), rx, depth, config, pending.clone());
+            let (shard, committer) = Shard::new(ports.clone(), rx, depth, config, pending.clone());
             futures.push(Box::pin(shard.run()));
+            futures.push(Box::pin(committer.run()));
         }
         let inner = Inner {
             ports,
