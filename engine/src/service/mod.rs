@@ -2,12 +2,15 @@
 //! → commit → publish, with idempotency (SPEC §5), credit holds (§3.1) and
 //! timers (§9).
 //!
-//! Ordering: lots are sharded over workers by a hash of their id. A worker
-//! owns its lots' cached state and applies their commands one at a time, in
-//! arrival order; everything its inbox holds (up to
-//! [`ServiceConfig::max_batch`] commands) is committed in one
-//! [`LotStore::commit`] call (group commit). Different lots never wait for
-//! each other, and there is no lock on the hot path.
+//! Ordering: lots are sharded by a hash of their id. A shard owns its lots'
+//! cached state and applies their commands one at a time, in arrival
+//! order; everything its inbox holds (up to [`ServiceConfig::max_batch`]
+//! commands) is committed in one [`LotStore::commit`] call (group commit).
+//! Different lots never wait for each other, and there is no lock on the
+//! hot path. A shard runs as two futures: a judge, which decides a batch,
+//! and a committer, which commits it, settles credit holds, publishes and
+//! answers while the judge decides the next one (see `committer` for how a
+//! failed commit is taken back).
 //!
 //! [`Service::submit_many`] hands many commands over at once: one message
 //! (and at most one wake) per worker, and one wake of the caller when every
@@ -163,8 +166,9 @@ impl<S, L, P> Clone for Ports<S, L, P> {
     }
 }
 
-/// A worker future: spawn it on your executor (`tokio::spawn(worker)`). It
-/// ends when every [`Service`] handle is dropped.
+/// A worker future: spawn it on your executor (`tokio::spawn(worker)`).
+/// [`Service::new`] returns two per shard (its judge and its committer);
+/// spawn them all. They end when every [`Service`] handle is dropped.
 pub type Worker = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// The application service. Cheap to clone; all clones share the workers.
@@ -211,7 +215,8 @@ impl Inbox {
 }
 
 impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
-    /// Builds a service and its worker futures (one per shard).
+    /// Builds a service and its worker futures (two per shard: spawn every
+    /// one).
     pub fn new(ports: Ports<S, L, P>, config: ServiceConfig) -> (Self, Vec<Worker>) {
         let workers = config.workers.max(1);
         let pending = Arc::new(Mutex::new(FastSet::default()));
