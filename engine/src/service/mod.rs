@@ -2,15 +2,12 @@
 //! → commit → publish, with idempotency (SPEC §5), credit holds (§3.1) and
 //! timers (§9).
 //!
-//! Ordering: lots are sharded by a hash of their id. A shard owns its lots'
-//! cached state and applies their commands one at a time, in arrival
-//! order; everything its inbox holds (up to [`ServiceConfig::max_batch`]
-//! commands) is committed in one [`LotStore::commit`] call (group commit).
-//! Different lots never wait for each other, and there is no lock on the
-//! hot path. A shard runs as two futures: a judge, which decides a batch,
-//! and a committer, which commits it, settles credit holds, publishes and
-//! answers while the judge decides the next one (see `committer` for how a
-//! failed commit is taken back).
+//! Ordering: lots are sharded over workers by a hash of their id. A worker
+//! owns its lots' cached state and applies their commands one at a time, in
+//! arrival order; everything its inbox holds (up to
+//! [`ServiceConfig::max_batch`] commands) is committed in one
+//! [`LotStore::commit`] call (group commit). Different lots never wait for
+//! each other, and there is no lock on the hot path.
 //!
 //! [`Service::submit_many`] hands many commands over at once: one message
 //! (and at most one wake) per worker, and one wake of the caller when every
@@ -20,7 +17,6 @@
 //! The engine brings no async runtime: [`Service::new`] returns the worker
 //! futures, and the host spawns them on its own executor.
 
-mod committer;
 mod consume;
 pub(crate) mod records;
 mod timers;
@@ -166,9 +162,8 @@ impl<S, L, P> Clone for Ports<S, L, P> {
     }
 }
 
-/// A worker future: spawn it on your executor (`tokio::spawn(worker)`).
-/// [`Service::new`] returns two per shard (its judge and its committer);
-/// spawn them all. They end when every [`Service`] handle is dropped.
+/// A worker future: spawn it on your executor (`tokio::spawn(worker)`). It
+/// ends when every [`Service`] handle is dropped.
 pub type Worker = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// The application service. Cheap to clone; all clones share the workers.
@@ -215,13 +210,12 @@ impl Inbox {
 }
 
 impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
-    /// Builds a service and its worker futures (two per shard: spawn every
-    /// one).
+    /// Builds a service and its worker futures (one per shard).
     pub fn new(ports: Ports<S, L, P>, config: ServiceConfig) -> (Self, Vec<Worker>) {
         let workers = config.workers.max(1);
         let pending = Arc::new(Mutex::new(FastSet::default()));
         let mut senders = Vec::with_capacity(workers);
-        let mut futures: Vec<Worker> = Vec::with_capacity(2 * workers);
+        let mut futures: Vec<Worker> = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (tx, rx) = flume::bounded(config.inbox_capacity.max(1));
             let depth = Arc::new(AtomicUsize::new(0));
@@ -229,9 +223,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Service<S, L, P> {
                 tx,
                 depth: depth.clone(),
             });
-            let (shard, committer) = Shard::new(ports.clone(), rx, depth, config, pending.clone());
+            let shard = Shard::new(ports.clone(), rx, depth, config, pending.clone());
             futures.push(Box::pin(shard.run()));
-            futures.push(Box::pin(committer.run()));
         }
         let inner = Inner {
             ports,

@@ -2,15 +2,14 @@
 //! a time in arrival order, and commits everything its inbox held in one
 //! group commit.
 
-use super::committer::{Committer, FromCommitter, SparePool, ToCommitter, withdraw};
 use super::records::{accepted_result, bid_records, command_key};
 use super::{FastMap, FastSet, Ports, Response, ServiceConfig, ServiceError};
-use crate::credit;
+use crate::credit::{self, CreditAction};
 use crate::{advance, apply, create, create_from, judge_into, next_due};
 use hammerfall_ports::{
     Command, CommandEnvelope, CommandId, CommandKey, CommandOutcome, CommandRecord, CreditError,
-    CreditLedger, EventPublisher, Events, InvalidRequest, Lot, LotCommit, LotCreditOp, LotId,
-    LotStore, ParticipantId, Rejection, SequencedEvent, StoreError, Timestamp,
+    CreditLedger, EventEnvelope, EventPublisher, Events, InvalidRequest, Lot, LotCommit,
+    LotCreditOp, LotId, LotStore, ParticipantId, Rejection, SequencedEvent, StoreError, Timestamp,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,18 +37,6 @@ pub(crate) struct Request {
     pub(crate) envelope: CommandEnvelope,
     pub(crate) key: CommandKey,
     pub(crate) reply: Reply,
-    pub(crate) counts: Counts,
-}
-
-/// How often a request came back from the committer unanswered.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Counts {
-    /// Its lot's commit failed (a compare-and-set race, a recorded key):
-    /// bounded by [`ServiceConfig::conflict_retries`].
-    pub(crate) failures: u32,
-    /// Returned at all (its own failure, or a batch refused after another
-    /// one failed): judged again with an idempotency lookup.
-    pub(crate) returns: u32,
 }
 
 impl Request {
@@ -58,7 +45,6 @@ impl Request {
             key: command_key(&envelope),
             envelope,
             reply,
-            counts: Counts::default(),
         }
     }
 }
@@ -149,7 +135,7 @@ impl Collector {
 }
 
 /// What a command came to within a batch, sent once the batch commits.
-pub(crate) enum Answer {
+enum Answer {
     /// Judged now, and recorded in this batch's commit (timer commands and
     /// unknown lots are not recorded). The response is built at once, in
     /// its final box, with the request's key and command moved into its
@@ -158,7 +144,6 @@ pub(crate) enum Answer {
     Judged {
         response: Box<Response>,
         version: u32,
-        counts: Counts,
         reply: Reply,
     },
     /// Judged before: the stored record (SPEC §5). Boxed, as the next:
@@ -171,12 +156,11 @@ pub(crate) enum Answer {
 impl Answer {
     /// The request again: to judge it anew (its lot lost a
     /// compare-and-set race) or to fail it.
-    pub(crate) fn into_request(self) -> Request {
+    fn into_request(self) -> Request {
         match self {
             Answer::Judged {
                 response,
                 version,
-                counts,
                 reply,
             } => {
                 let CommandRecord {
@@ -194,7 +178,6 @@ impl Answer {
                     },
                     key,
                     reply,
-                    counts,
                 }
             }
             Answer::Replayed(earlier) | Answer::Conflict(earlier) => earlier.0,
@@ -229,22 +212,22 @@ enum Decided {
 }
 
 /// One lot's share of a batch.
-pub(crate) struct LotWork {
+struct LotWork {
     /// The lot before the batch (None: new or unknown).
-    pub(crate) base: Option<Lot>,
+    base: Option<Lot>,
     /// The lot after the commands judged so far.
-    pub(crate) working: Option<Lot>,
-    pub(crate) commit: LotCommit,
+    working: Option<Lot>,
+    commit: LotCommit,
     /// Keys recorded in this batch → index in `commit.commands` (a retry
     /// within one batch must find its first submission without a scan).
     /// Built only once the lot has [`SCAN_RECORDED`] records in the batch
     /// (below that a scan is cheaper than hashing): command id → its first
     /// record (one string to hash, not a whole key).
-    pub(crate) recorded: FastMap<CommandId, usize>,
-    pub(crate) answers: Vec<Answer>,
+    recorded: FastMap<CommandId, usize>,
+    answers: Vec<Answer>,
     /// Holds proposed to the ledger for this batch's states (who, at which
     /// sequence): withdrawn if the commit fails (see `CreditLedger`).
-    pub(crate) proposed: Vec<(ParticipantId, u64)>,
+    proposed: Vec<(ParticipantId, u64)>,
 }
 
 /// Records of one lot in a batch up to which a retry is found by a scan.
@@ -285,7 +268,7 @@ impl LotWork {
         }
     }
 
-    pub(crate) fn has_writes(&self) -> bool {
+    fn has_writes(&self) -> bool {
         !self.commit.events.is_empty() || !self.commit.commands.is_empty()
     }
 }
@@ -298,20 +281,12 @@ pub(crate) struct Shard<S, L, P> {
     /// Commands taken from the inbox, not yet into a batch (a batch job
     /// larger than `max_batch` is judged over several group commits).
     backlog: VecDeque<Request>,
-    /// Commands the committer returned (see `committer`), judged again
-    /// before the backlog: they came first.
-    again: VecDeque<Request>,
     config: ServiceConfig,
     pending: Arc<Mutex<FastSet<CommandKey>>>,
-    /// The lots' states as this shard's judged batches leave them, ahead
-    /// of their commits (see `committer`).
     cache: FastMap<LotId, Lot>,
     events: Events,
-    to_committer: flume::Sender<ToCommitter>,
-    from_committer: flume::Receiver<FromCommitter>,
-    /// Lot works emptied by the committer, taken in one lock per batch (a
+    /// Lot works of earlier batches, emptied, kept for the next ones (a
     /// batch of many lots would allocate one and its answer list per lot).
-    spare_pool: SparePool,
     #[allow(
         clippy::vec_box,
         reason = "the boxes are what is reused: a batch moves each lot's work around boxed"
@@ -319,268 +294,107 @@ pub(crate) struct Shard<S, L, P> {
     spare: Vec<Box<LotWork>>,
 }
 
-/// Where the judge's next batch comes from.
-enum Next {
-    /// A batch to judge; `true`: returned requests, judged with a lookup.
-    Batch(Vec<Request>, bool),
-    /// A commit failed (see `committer`): what came back first.
-    Failed(Vec<Request>, Vec<LotId>),
-    /// Every submitter is gone.
-    Stop,
-}
+/// Most emptied lot works a worker keeps for reuse.
+const SPARE_WORKS: usize = 1024;
 
 impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
-    /// A shard's judge and its committer; run both (see `committer`).
     pub(crate) fn new(
         ports: Ports<S, L, P>,
         inbox: flume::Receiver<Job>,
         depth: Arc<AtomicUsize>,
         config: ServiceConfig,
         pending: Arc<Mutex<FastSet<CommandKey>>>,
-    ) -> (Self, Committer<S, L, P>) {
-        // One batch in the channel besides the one being committed and
-        // the one being judged: a judge never runs further ahead.
-        let (to_committer, committer_inbox) = flume::bounded(1);
-        let (back, from_committer) = flume::unbounded();
-        let spare_pool = SparePool::default();
-        let committer = Committer::new(
-            ports.clone(),
-            committer_inbox,
-            back,
-            pending.clone(),
-            spare_pool.clone(),
-        );
-        let shard = Self {
+    ) -> Self {
+        Self {
             ports,
             inbox,
             depth,
             backlog: VecDeque::new(),
-            again: VecDeque::new(),
             config,
             pending,
             cache: FastMap::default(),
             events: Events::new(),
-            to_committer,
-            from_committer,
-            spare_pool,
             spare: Vec::new(),
-        };
-        (shard, committer)
+        }
     }
 
     /// Serves the inbox until every sender is gone: everything waiting (up
-    /// to `max_batch` commands) is judged as one batch and handed to the
-    /// committer as one group commit, so a worker that is busy is not
-    /// woken per command. A batch job larger than that is judged over
-    /// several group commits, in order; nothing behind it in the inbox is
-    /// taken before it is done (FIFO).
+    /// to `max_batch` commands) goes into one group commit, so a worker
+    /// that is busy is not woken per command. A batch job larger than that
+    /// is judged over several group commits, in order; nothing behind it in
+    /// the inbox is taken before it is done (FIFO).
     pub(crate) async fn run(mut self) {
         let max_batch = self.config.max_batch.max(1);
-        let mut stopping = false;
         loop {
-            let next = if stopping && self.again.is_empty() && self.backlog.is_empty() {
-                // Shutting down: wait until the committer is done, and
-                // judge again whatever it returns.
-                match self.barrier(Vec::new(), Vec::new()).await {
-                    true => continue,
-                    false => return,
+            let mut batch = if self.backlog.is_empty() {
+                match self.inbox.recv_async().await {
+                    Ok(Job::One(request)) => {
+                        let mut batch = Vec::with_capacity(64);
+                        batch.push(request);
+                        batch
+                    }
+                    // Judged in place: a batch job is not copied around.
+                    Ok(Job::Many(requests)) => requests,
+                    Err(_) => return,
                 }
             } else {
-                self.next_batch(max_batch).await
+                let n = self.backlog.len().min(max_batch);
+                self.backlog.drain(..n).collect()
             };
-            match next {
-                Next::Batch(batch, look_up) => self.dispatch(batch, look_up).await,
-                Next::Failed(requests, lots) => {
-                    self.barrier(requests, lots).await;
+            while batch.len() < max_batch && self.backlog.is_empty() {
+                match self.inbox.try_recv() {
+                    Ok(Job::One(request)) => batch.push(request),
+                    Ok(Job::Many(requests)) => batch.extend(requests),
+                    Err(_) => break,
                 }
-                Next::Stop => stopping = true,
             }
+            if batch.len() > max_batch {
+                self.backlog.extend(batch.drain(max_batch..));
+            }
+            self.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.process(batch).await;
         }
     }
 
-    /// The next batch: returned requests first, then the backlog, then the
-    /// inbox (waiting for it, or for news from the committer).
-    async fn next_batch(&mut self, max_batch: usize) -> Next {
-        if let Some(failed) = self.committer_news() {
-            return failed;
-        }
-        if !self.again.is_empty() {
-            let n = self.again.len().min(max_batch);
-            return Next::Batch(self.again.drain(..n).collect(), true);
-        }
-        let mut batch = if self.backlog.is_empty() {
-            let job = {
-                let mut inbox = self.inbox.recv_async();
-                let mut news = self.from_committer.recv_async();
-                std::future::poll_fn(|cx| {
-                    use std::future::Future;
-                    use std::task::Poll;
-                    if let Poll::Ready(message) = std::pin::Pin::new(&mut news).poll(cx) {
-                        return Poll::Ready(Err(message));
-                    }
-                    std::pin::Pin::new(&mut inbox).poll(cx).map(Ok)
-                })
-                .await
-            };
-            match job {
-                Ok(Ok(Job::One(request))) => {
-                    let mut batch = Vec::with_capacity(64);
-                    batch.push(request);
-                    batch
+    async fn process(&mut self, mut batch: Vec<Request>) {
+        for attempt in 0..=self.config.conflict_retries {
+            // A first attempt judges every command as new (see `attempt`);
+            // what comes back looks its keys up.
+            let retry = self.attempt(batch, attempt > 0).await;
+            if retry.is_empty() {
+                return;
+            }
+            if attempt == self.config.conflict_retries {
+                for request in retry {
+                    let lot_id = request.envelope.lot_id.clone();
+                    self.finish(request, Err(ServiceError::Contention(lot_id)));
                 }
-                // Judged in place: a batch job is not copied around.
-                Ok(Ok(Job::Many(requests))) => requests,
-                Ok(Err(_)) => return Next::Stop,
-                Err(Ok(message)) => {
-                    return match self.take_news(message) {
-                        Some(failed) => failed,
-                        None => Next::Batch(Vec::new(), false),
-                    };
-                }
-                // The committer is gone: nothing can be committed.
-                Err(Err(_)) => return Next::Stop,
+                return;
             }
-        } else {
-            let n = self.backlog.len().min(max_batch);
-            self.backlog.drain(..n).collect()
-        };
-        while batch.len() < max_batch && self.backlog.is_empty() {
-            match self.inbox.try_recv() {
-                Ok(Job::One(request)) => batch.push(request),
-                Ok(Job::Many(requests)) => batch.extend(requests),
-                Err(_) => break,
-            }
-        }
-        if batch.len() > max_batch {
-            self.backlog.extend(batch.drain(max_batch..));
-        }
-        self.depth.fetch_sub(batch.len(), Ordering::Relaxed);
-        Next::Batch(batch, false)
-    }
-
-    /// Whatever the committer sent meanwhile: evictions are applied; a
-    /// failure is returned.
-    fn committer_news(&mut self) -> Option<Next> {
-        while let Ok(message) = self.from_committer.try_recv() {
-            if let Some(failed) = self.take_news(message) {
-                return Some(failed);
-            }
-        }
-        None
-    }
-
-    fn take_news(&mut self, message: FromCommitter) -> Option<Next> {
-        match message {
-            FromCommitter::Evict(lots) => {
-                for lot in lots {
-                    self.cache.remove(&lot);
-                }
-                None
-            }
-            FromCommitter::Returned { requests, lots } => Some(Next::Failed(requests, lots)),
-            // Only ever answers a barrier, which waits for it itself.
-            FromCommitter::Resumed => None,
+            batch = retry;
         }
     }
 
-    /// Takes back everything the committer has not committed: sends
-    /// `Resume` and gathers what comes back until it is answered. The
-    /// returned requests (with `requests`, returned first) are judged again
-    /// before anything else, in order, on their lots' stored states (their
-    /// cached states go). A request whose lot's commit failed more than
-    /// `conflict_retries` times fails with `Contention`. False when nothing
-    /// came back (or the committer is gone).
-    async fn barrier(&mut self, mut requests: Vec<Request>, mut lots: Vec<LotId>) -> bool {
-        if self
-            .to_committer
-            .send_async(ToCommitter::Resume)
-            .await
-            .is_ok()
-        {
-            loop {
-                match self.from_committer.recv_async().await {
-                    Ok(FromCommitter::Returned {
-                        requests: more,
-                        lots: more_lots,
-                    }) => {
-                        requests.extend(more);
-                        lots.extend(more_lots);
-                    }
-                    Ok(FromCommitter::Evict(more)) => lots.extend(more),
-                    Ok(FromCommitter::Resumed) | Err(_) => break,
-                }
-            }
-        }
-        for lot in &lots {
-            self.cache.remove(lot);
-        }
-        let any = !requests.is_empty();
-        for request in requests {
-            self.cache.remove(&request.envelope.lot_id);
-            if request.counts.failures > self.config.conflict_retries {
-                let lot_id = request.envelope.lot_id.clone();
-                finish(
-                    &self.pending,
-                    request,
-                    Err(ServiceError::Contention(lot_id)),
-                );
-            } else {
-                self.again.push_back(request);
-            }
-        }
-        any
-    }
-
-    /// Judges a batch and hands it to the committer.
-    async fn dispatch(&mut self, batch: Vec<Request>, look_up: bool) {
-        if batch.is_empty() {
-            return;
-        }
-        let works = self.judge_batch(batch, look_up).await;
-        if works.is_empty() {
-            return;
-        }
-        if let Err(flume::SendError(ToCommitter::Batch(works))) = self
-            .to_committer
-            .send_async(ToCommitter::Batch(works))
-            .await
-        {
-            for (_, work) in works {
-                for answer in work.answers {
-                    finish(
-                        &self.pending,
-                        answer.into_request(),
-                        Err(ServiceError::Stopped),
-                    );
-                }
-            }
-        }
-    }
-
-    /// Judges a batch into one work per lot, for the committer. The lots'
-    /// states after it are cached at once, so that the next batch is
-    /// judged on them while this one commits.
+    /// Judges a batch and commits it; returns the requests to judge again
+    /// (their lot lost a compare-and-set race, or one of its commands had
+    /// been recorded before).
     ///
     /// Replays are rare, and the store refuses a lot's whole entry when one
     /// of its command keys is already recorded (`DuplicateCommand`, part of
-    /// the `LotStore` contract). So a batch of new requests (`look_up`
-    /// false) is judged without asking the store for earlier records: no
-    /// lookup per batch (for SQLite a round trip to a reader thread, for
+    /// the `LotStore` contract). So a first attempt (`look_up` false) judges
+    /// every command as new, without asking the store for earlier records:
+    /// no lookup per batch (for SQLite a round trip to a reader thread, for
     /// DynamoDB a network call). A refused entry writes nothing; its
-    /// requests come back, and are judged again with a lookup, which
-    /// answers a replay from its record (SPEC §5) — the same answer as
-    /// before, one retry later.
-    async fn judge_batch(
-        &mut self,
-        batch: Vec<Request>,
-        look_up: bool,
-    ) -> Vec<(LotId, Box<LotWork>)> {
+    /// requests come back, and the retry looks their keys up and answers a
+    /// replay from its record (SPEC §5) — the same answer as before, one
+    /// retry later.
+    async fn attempt(&mut self, batch: Vec<Request>, look_up: bool) -> Vec<Request> {
         let known = if look_up {
             match self.known(&batch).await {
                 Ok(known) => known,
                 Err(e) => {
                     for request in batch {
-                        finish(&self.pending, request, Err(same_failure(&e).into()));
+                        self.finish(request, Err(same_failure(&e).into()));
                     }
                     return Vec::new();
                 }
@@ -588,13 +402,6 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         } else {
             FastMap::default()
         };
-        if self.spare.is_empty() {
-            let mut pool = self
-                .spare_pool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            std::mem::swap(&mut self.spare, &mut *pool);
-        }
         // Sized up front: a lot's work is large, and growing these by
         // doubling copies it over and over.
         let mut works: Vec<(LotId, Box<LotWork>)> = Vec::with_capacity(batch.len());
@@ -621,7 +428,7 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                         works.len() - 1
                     }
                     Err(e) => {
-                        finish(&self.pending, request, Err(e.into()));
+                        self.finish(request, Err(e.into()));
                         continue;
                     }
                 },
@@ -630,29 +437,10 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             if let Judging::Hold(pending) = self.judge(request, work, &known)
                 && let Err((request, e)) = self.judge_hold(*pending, work).await
             {
-                finish(&self.pending, request, Err(e));
+                self.finish(request, Err(e));
             }
         }
-        for (_, work) in &mut works {
-            self.seal(work);
-        }
-        works
-    }
-
-    /// A judged lot's state goes back to the cache at once; the store gets
-    /// a copy, and so does the committer's credit step for a credit-checked
-    /// lot (`Committer::after_commit`).
-    fn seal(&mut self, work: &mut LotWork) {
-        let Some(lot) = work.working.take() else {
-            return;
-        };
-        if work.has_writes() {
-            work.commit.lot = Some(lot.clone());
-        }
-        if credit::is_checked(&lot) {
-            work.working = Some(lot.clone());
-        }
-        self.remember(lot);
+        self.commit(works).await
     }
 
     /// The stored records of the batch's keys, in one store call.
@@ -725,6 +513,33 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 proposed: Vec::new(),
             }),
         })
+    }
+
+    /// Keeps an answered lot work (emptied) for a later batch.
+    fn recycle(&mut self, mut work: Box<LotWork>) {
+        if self.spare.len() < SPARE_WORKS {
+            work.working = None;
+            work.base = None;
+            work.recorded.clear();
+            work.answers.clear();
+            work.proposed.clear();
+            self.spare.push(work);
+        }
+    }
+
+    /// Sets the lot's committed hold from a committed state (versioned
+    /// with its sequence: a stale state changes nothing). A paid lot's hold
+    /// is consumed (a no-op if it was), so a crash between a payment's
+    /// commit and its consume still charges the payment.
+    async fn reconcile_credit(&self, lot: &Lot) {
+        if !credit::is_checked(lot) {
+            return;
+        }
+        let committed = credit::committed_hold(lot);
+        let op = committed.as_ref().at(lot.sequence);
+        if let Err(e) = self.ports.ledger.change(&lot.lot_id, op).await {
+            tracing::warn!(lot = %lot.lot_id, error = %e, "could not reconcile the lot's credit hold");
+        }
     }
 
     /// Judges one command into the lot's work, without waiting for anything
@@ -803,12 +618,8 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
                 // committed hold was never moved.
                 let lot_id = lot.lot_id.clone();
                 let sequence = lot.sequence;
-                withdraw(
-                    &*self.ports.ledger,
-                    &lot_id,
-                    &[(hold.participant, sequence)],
-                )
-                .await;
+                self.withdraw(&lot_id, &[(hold.participant, sequence)])
+                    .await;
                 work.working = Some(before);
                 return Err((request, e.into()));
             }
@@ -858,7 +669,6 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
             envelope,
             key,
             reply,
-            counts,
         } = request;
         let lot = match reply {
             Reply::Async => None,
@@ -884,7 +694,6 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         work.answers.push(Answer::Judged {
             response,
             version,
-            counts,
             reply,
         });
     }
@@ -1022,6 +831,150 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
     }
 
+    /// Withdraws proposals whose commit did not land.
+    async fn withdraw(&self, lot_id: &LotId, proposed: &[(ParticipantId, u64)]) {
+        for (participant, sequence) in proposed {
+            if let Err(e) = self
+                .ports
+                .ledger
+                .withdraw(lot_id, participant, *sequence)
+                .await
+            {
+                tracing::warn!(lot = %lot_id, error = %e, "could not withdraw a proposed credit hold");
+            }
+        }
+    }
+
+    /// Commits every lot's work in one call, then publishes and answers.
+    /// Returns the requests of lots that lost a compare-and-set race.
+    async fn commit(&mut self, works: Vec<(LotId, Box<LotWork>)>) -> Vec<Request> {
+        let mut writes = Vec::with_capacity(works.len());
+        let mut waiting = Vec::with_capacity(works.len());
+        // Every written lot's events, for one publish call once committed;
+        // `spans[i]` are the events of `waiting[i]`.
+        let mut outbox: Vec<EventEnvelope> = Vec::new();
+        let mut spans = Vec::with_capacity(works.len());
+        for (lot_id, mut work) in works {
+            if work.has_writes() {
+                work.commit.lot = work.working.clone();
+                let start = outbox.len();
+                outbox.extend(
+                    work.commit
+                        .events
+                        .iter()
+                        .map(|e| EventEnvelope::new(lot_id.clone(), e.clone())),
+                );
+                spans.push(start..outbox.len());
+                writes.push(std::mem::replace(&mut work.commit, empty_commit(&lot_id)));
+                waiting.push((lot_id, work));
+            } else {
+                if let Some(lot) = work.working.take() {
+                    self.remember(lot);
+                }
+                self.answer(work);
+            }
+        }
+        if writes.is_empty() {
+            return Vec::new();
+        }
+        let results = self.ports.store.commit(writes).await;
+        let mut retry = Vec::new();
+        // The committed lots' events go out in one publish call (in order
+        // per lot), before any of their commands is answered.
+        let mut committed = Vec::with_capacity(waiting.len());
+        let mut landed = Vec::with_capacity(waiting.len());
+        for ((lot_id, work), result) in waiting.into_iter().zip(results) {
+            landed.push(result.is_ok());
+            match result {
+                Ok(()) => {
+                    let mut work = work;
+                    let credit_in_step = self.after_commit(&lot_id, &work).await;
+                    match work.working.take() {
+                        Some(lot) if credit_in_step => self.remember(lot),
+                        // Not cached: its next load reconciles the hold.
+                        _ => drop(self.cache.remove(&lot_id)),
+                    }
+                    committed.push(work);
+                }
+                Err(StoreError::Conflict { .. } | StoreError::DuplicateCommand(_)) => {
+                    self.cache.remove(&lot_id);
+                    self.repair_credit(&lot_id, &work).await;
+                    retry.extend(work.answers.into_iter().map(Answer::into_request));
+                }
+                Err(e) => {
+                    self.cache.remove(&lot_id);
+                    self.repair_credit(&lot_id, &work).await;
+                    for answer in work.answers {
+                        self.finish(answer.into_request(), Err(same_failure(&e).into()));
+                    }
+                }
+            }
+        }
+        if landed.len() < spans.len() || landed.contains(&false) {
+            outbox = landed_only(outbox, &spans, &landed);
+        }
+        if !outbox.is_empty()
+            && let Err(e) = self.ports.publisher.publish_owned(outbox).await
+        {
+            // Committed events stay readable from the store
+            // (`events_after`); subscribers resume from there.
+            tracing::warn!(error = %e, "publishing committed events failed");
+        }
+        for work in committed {
+            self.answer(work);
+        }
+        retry
+    }
+
+    /// After a commit that did not land: the holds proposed for it must
+    /// not outlive it (they would hold the bidder's credit until the lot's
+    /// committed sequence reached theirs). Withdraws them, then sets the
+    /// lot's committed hold from its stored state (a no-op unless the
+    /// ledger lagged: the version keeps a stale read from moving it back).
+    async fn repair_credit(&self, lot_id: &LotId, work: &LotWork) {
+        self.withdraw(lot_id, &work.proposed).await;
+        if work.working.as_ref().is_some_and(credit::is_checked)
+            && let Ok(Some(stored)) = self.ports.store.load(lot_id).await
+        {
+            self.reconcile_credit(&stored).await;
+        }
+    }
+
+    /// The committed hold of the lot's new state, set once it is durable
+    /// (at its sequence, dropping the batch's proposals; a new leader's
+    /// credit is already held by their proposal, so this only moves it from
+    /// proposed to committed, or shrinks or releases holds). False if the
+    /// ledger could not follow.
+    async fn after_commit(&self, lot_id: &LotId, work: &LotWork) -> bool {
+        let Some(after) = &work.working else {
+            return true;
+        };
+        let ledger = &self.ports.ledger;
+        let sequence = after.sequence;
+        let action = match credit::credit_action(work.base.as_ref(), after) {
+            // Proposals of this batch are dropped by the committed write.
+            CreditAction::None if !work.proposed.is_empty() => match credit::required_hold(after) {
+                Some(h) => CreditAction::Hold(h),
+                None => CreditAction::Release,
+            },
+            action => action,
+        };
+        let result = match action {
+            CreditAction::None => Ok(()),
+            CreditAction::Hold(h) => {
+                ledger
+                    .hold(lot_id, &h.participant, h.amount, after.currency(), sequence)
+                    .await
+            }
+            CreditAction::Release => ledger.release(lot_id, sequence).await,
+            CreditAction::Consume => ledger.consume(lot_id, sequence).await,
+        };
+        if let Err(e) = &result {
+            tracing::warn!(lot = %lot_id, error = %e, "credit update after commit failed");
+        }
+        result.is_ok()
+    }
+
     fn remember(&mut self, lot: Lot) {
         if self.cache.len() >= self.config.cache_capacity && !self.cache.contains_key(&lot.lot_id) {
             // Evict an arbitrary lot: it is reloaded from the store on demand.
@@ -1031,28 +984,54 @@ impl<S: LotStore, L: CreditLedger, P: EventPublisher> Shard<S, L, P> {
         }
         self.cache.insert(lot.lot_id.clone(), lot);
     }
-}
 
-/// Sends a request's outcome (an asynchronous one is no longer pending).
-pub(crate) fn finish(pending: &Mutex<FastSet<CommandKey>>, request: Request, result: Outcome) {
-    match request.reply {
-        Reply::Async => forget_pending(pending, &request.key, result.err()),
-        reply => send(reply, result),
+    fn answer(&mut self, mut work: Box<LotWork>) {
+        let mut answers = std::mem::take(&mut work.answers);
+        for answer in answers.drain(..) {
+            match answer {
+                Answer::Judged {
+                    response, reply, ..
+                } => match reply {
+                    // Nobody reads the response.
+                    Reply::Async => self.forget_pending(&response.record.key, None),
+                    reply => send(reply, Ok(response)),
+                },
+                Answer::Replayed(earlier) => {
+                    let (request, record) = *earlier;
+                    let response = Box::new(Response {
+                        record,
+                        lot: None,
+                        replayed: true,
+                    });
+                    self.finish(request, Ok(response));
+                }
+                Answer::Conflict(earlier) => {
+                    let (request, original) = *earlier;
+                    let response = Box::new(conflict_response(&request.envelope, original));
+                    self.finish(request, Ok(response));
+                }
+            }
+        }
+        work.answers = answers;
+        self.recycle(work);
     }
-}
 
-/// An asynchronous command is recorded (or failed): no longer pending.
-pub(crate) fn forget_pending(
-    pending: &Mutex<FastSet<CommandKey>>,
-    key: &CommandKey,
-    error: Option<ServiceError>,
-) {
-    pending
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(key);
-    if let Some(e) = error {
-        tracing::warn!(command = %key.command_id, error = %e, "asynchronous command failed");
+    fn finish(&self, request: Request, result: Outcome) {
+        match request.reply {
+            Reply::Async => self.forget_pending(&request.key, result.err()),
+            reply => send(reply, result),
+        }
+    }
+
+    /// An asynchronous command is recorded (or failed): no longer pending.
+    fn forget_pending(&self, key: &CommandKey, error: Option<ServiceError>) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+        if let Some(e) = error {
+            tracing::warn!(command = %key.command_id, error = %e, "asynchronous command failed");
+        }
     }
 }
 
@@ -1081,7 +1060,7 @@ fn run_length(
 
 /// Sends an outcome where its submitter waits for it. The submitter may
 /// have gone away; nothing to do then.
-pub(crate) fn send(reply: Reply, outcome: Outcome) {
+fn send(reply: Reply, outcome: Outcome) {
     match reply {
         Reply::One(tx) => drop(tx.send(outcome)),
         Reply::Batch(collector, slot) => collector.fill(slot, outcome),
@@ -1092,7 +1071,7 @@ pub(crate) fn send(reply: Reply, outcome: Outcome) {
 /// The same failure again, for each caller it concerns: `StoreError` owns
 /// its source, so it is rebuilt by kind — a caller must still tell a
 /// retryable failure from one that is not.
-pub(crate) fn same_failure(e: &StoreError) -> StoreError {
+fn same_failure(e: &StoreError) -> StoreError {
     let message = || e.to_string().into();
     match e {
         StoreError::Conflict { lot_id, expected } => StoreError::Conflict {
@@ -1113,9 +1092,40 @@ fn fold(lot: &mut Lot, event: &SequencedEvent) {
     }
 }
 
+fn empty_commit(lot_id: &LotId) -> LotCommit {
+    LotCommit {
+        lot_id: lot_id.clone(),
+        expected_sequence: 0,
+        lot: None,
+        events: Vec::new(),
+        bids: Vec::new(),
+        commands: Vec::new(),
+    }
+}
+
+/// The events of the entries that landed (`landed[i]` for `spans[i]`);
+/// entries without a result did not land.
+fn landed_only(
+    outbox: Vec<EventEnvelope>,
+    spans: &[std::ops::Range<usize>],
+    landed: &[bool],
+) -> Vec<EventEnvelope> {
+    let mut kept = Vec::with_capacity(outbox.len());
+    let mut events = outbox.into_iter();
+    for (i, span) in spans.iter().enumerate() {
+        let part = events.by_ref().take(span.len());
+        if landed.get(i).copied().unwrap_or(false) {
+            kept.extend(part);
+        } else {
+            part.for_each(drop);
+        }
+    }
+    kept
+}
+
 /// `idempotency_conflict`: the key was used for another command. Not
 /// recorded: the key's record stays the original one.
-pub(crate) fn conflict_response(envelope: &CommandEnvelope, original: CommandRecord) -> Response {
+fn conflict_response(envelope: &CommandEnvelope, original: CommandRecord) -> Response {
     let sequence = match original.outcome {
         CommandOutcome::Done { sequence, .. } | CommandOutcome::Rejected { sequence, .. } => {
             sequence
