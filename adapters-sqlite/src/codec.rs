@@ -130,7 +130,7 @@ pub(crate) fn encode_state_json(lot: &Lot) -> Result<Vec<u8>, StoreError> {
 pub(crate) fn decode_lot(id: &str, terms: &[u8], state: &[u8]) -> Result<Lot, StoreError> {
     let lot_id = LotId::new(id).map_err(|e| StoreError::Corrupt(Box::new(e)))?;
     let terms: LotTerms = decode(terms)?;
-    let m: Mutable = if compact::is_compact(state) {
+    let m: Mutable = if compact::is_compact_state(state) {
         let c = compact::decode_state(state)?;
         Mutable {
             created_at: c.created_at,

@@ -2,20 +2,20 @@
 //! ([`EncodedCommit::new`]), then written by the writer thread inside the
 //! group's transaction ([`write_entry`]).
 //!
-//! Every way an entry can be refused (compare-and-set, a command key that
-//! exists) is decided before its first write: an entry with several
-//! command records looks all their keys up first. Only an entry that
-//! repeats a key among its own records can be refused after a write, so
-//! only such an entry runs under a savepoint
-//! ([`EncodedCommit::needs_savepoint`]); a refused entry never leaves a
-//! write behind.
+//! A refused entry never leaves a write behind, and no entry needs a
+//! savepoint: the compare-and-set is decided before any write, and the
+//! command records are the entry's first writes. Each is inserted with
+//! `ON CONFLICT DO NOTHING`, so the unique key index itself says whether
+//! the key exists (no separate lookup): a refused first record has
+//! written nothing, and a refused later one (a stored key, or a key the
+//! entry repeats) deletes the records the entry inserted before it, by
+//! row id, before the entry is refused.
 
 use crate::codec::{self, InvalidCommit};
 use crate::writer::Fail;
 use hammerfall_engine::next_due;
 use hammerfall_ports::{CommandKey, LotCommit, StoreError};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
-use std::collections::HashSet;
 
 /// Most events, bid records or command records one entry may carry;
 /// beyond it the entry is refused with [`StoreError::TooLarge`].
@@ -60,9 +60,6 @@ pub(crate) struct EncodedCommit {
     lot: Option<EncodedLot>,
     log: Vec<LogChunk>,
     commands: Vec<EncodedCommand>,
-    /// Two of the command records share a key (the second is refused
-    /// after the first was written).
-    repeats_key: bool,
 }
 
 /// Refuses an entry that is too large or not internally consistent
@@ -108,20 +105,6 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
     Ok(chunks)
 }
 
-/// True if two of the entry's command records share a key. Most entries
-/// carry one record (one command per lot per batch): no set to build.
-fn repeats_key(commit: &LotCommit) -> bool {
-    let commands = &commit.commands;
-    if commands.len() <= 8 {
-        return commands
-            .iter()
-            .enumerate()
-            .any(|(i, c)| commands[i + 1..].iter().any(|d| d.key == c.key));
-    }
-    let mut keys = HashSet::with_capacity(commands.len());
-    !commands.iter().all(|c| keys.insert(&c.key))
-}
-
 impl EncodedCommit {
     /// Checks and serializes an entry.
     pub(crate) fn new(commit: &LotCommit) -> Result<Self, StoreError> {
@@ -156,23 +139,13 @@ impl EncodedCommit {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let repeats_key = repeats_key(commit);
         Ok(Self {
             lot_id: commit.lot_id.to_string(),
             expected: codec::seq_to_sql(commit.expected_sequence),
             lot,
             log: chunks(commit)?,
             commands,
-            repeats_key,
         })
-    }
-
-    /// True if the entry can be refused after its first write (it repeats
-    /// a command key among its own records), so it needs a savepoint.
-    /// Other entries look every key up before writing: a savepoint costs
-    /// the writer a statement journal of every page the entry touches.
-    pub(crate) fn needs_savepoint(&self) -> bool {
-        self.repeats_key
     }
 
     /// The entry's lot id (for errors).
@@ -302,7 +275,7 @@ impl LotCache {
 pub(crate) struct Statements<'c> {
     select_lot: CachedStatement<'c>,
     insert_command: CachedStatement<'c>,
-    command_exists: CachedStatement<'c>,
+    delete_command: CachedStatement<'c>,
     insert_lot: CachedStatement<'c>,
     insert_terms: CachedStatement<'c>,
     update_state: CachedStatement<'c>,
@@ -320,9 +293,7 @@ impl<'c> Statements<'c> {
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (command, lot, submitter) DO NOTHING",
             )?,
-            command_exists: conn.prepare_cached(
-                "SELECT 1 FROM idempotency WHERE command = ?1 AND lot = ?2 AND submitter = ?3",
-            )?,
+            delete_command: conn.prepare_cached("DELETE FROM idempotency WHERE id = ?1")?,
             insert_lot: conn.prepare_cached(
                 "INSERT INTO lots (id, seller, status, next_due, sequence, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -370,20 +341,7 @@ pub(crate) fn write_entry(
             },
         ))));
     }
-    if entry.commands.len() > 1 && !entry.repeats_key {
-        // Refuse before the first write (no savepoint needed).
-        for command in &entry.commands {
-            if stmts
-                .command_exists
-                .exists(codec::command_key(&command.key))?
-            {
-                return Err(duplicate(command));
-            }
-        }
-    }
-    for command in &entry.commands {
-        insert_command(stmts, command)?;
-    }
+    insert_commands(stmts, &entry.commands)?;
     let Some(lot) = &entry.lot else {
         if let Some(stored) = stored {
             cache.record(&entry.lot_id, stored);
@@ -439,22 +397,60 @@ fn duplicate(command: &EncodedCommand) -> Fail<StoreError> {
     Fail::Refused(StoreError::DuplicateCommand(command.key.clone()))
 }
 
-/// Appends a command record; a record with the same key refuses the
-/// entry (for the entry's first record, before anything was written).
+/// Appends a command record: its row id, or None if a record with its
+/// key exists (then nothing was written).
 #[inline(never)]
 fn insert_command(
     stmts: &mut Statements<'_>,
     command: &EncodedCommand,
-) -> Result<(), Fail<StoreError>> {
+) -> rusqlite::Result<Option<i64>> {
     let [id, lot, submitter] = codec::command_key(&command.key);
-    let inserted = stmts
+    match stmts
         .insert_command
-        .execute(params![id, lot, submitter, command.body])?;
-    if inserted == 1 {
-        Ok(())
-    } else {
-        Err(duplicate(command))
+        .insert(params![id, lot, submitter, command.body])
+    {
+        Ok(row) => Ok(Some(row)),
+        Err(rusqlite::Error::StatementChangedRows(0)) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// Appends an entry's command records, its first writes. A key that
+/// exists (stored, or repeated within the entry) refuses the entry with
+/// nothing of it written: at the first record nothing was; at a later
+/// one the records inserted before it are deleted again.
+#[inline(never)]
+fn insert_commands(
+    stmts: &mut Statements<'_>,
+    commands: &[EncodedCommand],
+) -> Result<(), Fail<StoreError>> {
+    let Some((first, rest)) = commands.split_first() else {
+        return Ok(());
+    };
+    let Some(first_row) = insert_command(stmts, first)? else {
+        return Err(duplicate(first));
+    };
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(commands.len());
+    rows.push(first_row);
+    for command in rest {
+        match insert_command(stmts, command)? {
+            Some(row) => rows.push(row),
+            None => {
+                for row in rows.iter().rev() {
+                    let deleted = stmts.delete_command.execute([row])?;
+                    if deleted != 1 {
+                        // Not undone: the group must not commit.
+                        return Err(Fail::Sql(rusqlite::Error::StatementChangedRows(deleted)));
+                    }
+                }
+                return Err(duplicate(command));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Inserts or updates the lot's row; its row key. The indexed columns are
@@ -517,23 +513,33 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_stored_key_refuses_an_entry_before_its_first_write() {
-        let conn = migrated();
+    /// Everything an entry writes, to compare before and after.
+    fn snapshot(conn: &Connection) -> Vec<String> {
+        let mut rows = Vec::new();
+        for sql in [
+            "SELECT id || ' ' || command || ' ' || lot || ' ' || submitter || ' ' || hex(body)
+             FROM idempotency ORDER BY id",
+            "SELECT key || ' ' || sequence || ' ' || status || ' ' || hex(state) FROM lots ORDER BY key",
+            "SELECT position || ' ' || lot || ' ' || last_sequence || ' ' || hex(events) FROM log
+             ORDER BY position",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{e}"));
+            let found = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .unwrap_or_else(|e| panic!("{e}"));
+            rows.extend(found);
+        }
+        rows
+    }
+
+    /// A lot with one bid stored; the stored bid's key; and an entry of
+    /// two bids on it (two command records), not written.
+    fn lot_with_bid_and_two_more(conn: &Connection) -> (hammerfall_ports::CommandKey, LotCommit) {
         let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
         let bid = step(&created.lot, bid_command("ann", 2_000, "b1"), "c1", at(60));
-        assert!(write(&conn, &created.commit).is_ok());
-        assert!(write(&conn, &bid.commit).is_ok());
-        let count = || -> i64 {
-            conn.query_row("SELECT count(*) FROM idempotency", [], |r| r.get(0))
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
-        let before = count();
-        let key = &bid.commit.commands[0].key;
-        let found = crate::queries::command(&conn, key).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(found.as_ref(), bid.commit.commands.first());
-        // Two records, the second with the stored key: refused, and
-        // without a savepoint nothing of the entry may have been written.
+        assert!(write(conn, &created.commit).is_ok());
+        assert!(write(conn, &bid.commit).is_ok());
         let mut second = step(&bid.lot, bid_command("bob", 3_000, "b2"), "c2", at(61));
         let third = step(&second.lot, bid_command("cy", 4_000, "b3"), "c3", at(62));
         second
@@ -542,15 +548,69 @@ mod tests {
             .extend(third.commit.events.iter().cloned());
         second.commit.bids.extend(third.commit.bids.iter().cloned());
         second.commit.lot = Some(third.lot.clone());
-        let mut reused = third.commit.commands[0].clone();
-        reused.key = bid.commit.commands[0].key.clone();
-        second.commit.commands.push(reused);
-        let entry = EncodedCommit::new(&second.commit).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!entry.needs_savepoint());
-        assert!(matches!(
-            write(&conn, &second.commit),
-            Err(StoreError::DuplicateCommand(_))
-        ));
-        assert_eq!(count(), before, "the entry's first record was not written");
+        second
+            .commit
+            .commands
+            .extend(third.commit.commands.iter().cloned());
+        (bid.commit.commands[0].key.clone(), second.commit)
+    }
+
+    fn refused_with(result: Result<(), StoreError>, key: &hammerfall_ports::CommandKey) {
+        match result {
+            Err(StoreError::DuplicateCommand(k)) => assert_eq!(&k, key),
+            other => panic!("expected DuplicateCommand, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stored_key_at_an_entrys_second_record_leaves_nothing_written() {
+        let conn = migrated();
+        let (stored, mut entry) = lot_with_bid_and_two_more(&conn);
+        let fresh = entry.clone();
+        entry.commands[1].key = stored.clone();
+        let before = snapshot(&conn);
+        refused_with(write(&conn, &entry), &stored);
+        assert_eq!(
+            snapshot(&conn),
+            before,
+            "the entry's first record was undone"
+        );
+        let first = &entry.commands[0].key;
+        let found = crate::queries::command(&conn, first).unwrap_or_else(|e| panic!("{e}"));
+        assert!(found.is_none());
+        // The same entry with its own keys then commits, and its records
+        // are found.
+        assert!(write(&conn, &fresh).is_ok());
+        for record in &fresh.commands {
+            let found =
+                crate::queries::command(&conn, &record.key).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(found.as_ref(), Some(record));
+        }
+    }
+
+    #[test]
+    fn a_stored_key_at_an_entrys_first_record_leaves_nothing_written() {
+        let conn = migrated();
+        let (stored, mut entry) = lot_with_bid_and_two_more(&conn);
+        entry.commands[0].key = stored.clone();
+        let before = snapshot(&conn);
+        refused_with(write(&conn, &entry), &stored);
+        assert_eq!(snapshot(&conn), before);
+        // A one-record entry refused at its only record.
+        let mut one = entry.clone();
+        one.commands.truncate(1);
+        refused_with(write(&conn, &one), &stored);
+        assert_eq!(snapshot(&conn), before);
+    }
+
+    #[test]
+    fn a_key_repeated_within_an_entry_leaves_nothing_written() {
+        let conn = migrated();
+        let (_, mut entry) = lot_with_bid_and_two_more(&conn);
+        let repeated = entry.commands[0].key.clone();
+        entry.commands[1].key = repeated.clone();
+        let before = snapshot(&conn);
+        refused_with(write(&conn, &entry), &repeated);
+        assert_eq!(snapshot(&conn), before);
     }
 }

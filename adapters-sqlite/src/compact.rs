@@ -32,9 +32,28 @@ use hammerfall_ports::{
 /// First byte of a compact body (version 1 of this layout).
 pub(crate) const COMPACT_V1: u8 = 0x01;
 
+/// First byte of a padded compact lot state (schema version 4 on): the
+/// layout of [`COMPACT_V1`], then zero bytes up to a multiple of
+/// [`STATE_PAD`].
+pub(crate) const COMPACT_PADDED: u8 = 0x02;
+
+/// Lot states are zero-padded to a multiple of this many bytes. Every bid
+/// rewrites its lot's state, and a state one byte longer or shorter than
+/// the last (another bidder's id, a price that needs one more varint
+/// byte) changes the row's size: SQLite then deletes and reinserts the
+/// cell, and where the row grows in a full page it rebalances the page
+/// with its siblings (packing them full again, so the next growth there
+/// rebalances again). Rows that keep their size are overwritten in place.
+pub(crate) const STATE_PAD: usize = 32;
+
 /// True if `bytes` is a compact body (else JSON).
 pub(crate) fn is_compact(bytes: &[u8]) -> bool {
     bytes.first() == Some(&COMPACT_V1)
+}
+
+/// True if `bytes` is a compact lot state, padded or not (else JSON).
+pub(crate) fn is_compact_state(bytes: &[u8]) -> bool {
+    matches!(bytes.first(), Some(&(COMPACT_V1 | COMPACT_PADDED)))
 }
 
 // Event kinds.
@@ -225,6 +244,15 @@ impl<'a> In<'a> {
             .try_into()
             .map_err(|_| bad("truncated decimal"))?;
         Ok(Decimal::deserialize(raw))
+    }
+
+    /// The zero bytes a padded state ends with (fewer than [`STATE_PAD`]).
+    fn padding(&self) -> Result<(), StoreError> {
+        if self.bytes.len() < STATE_PAD && self.bytes.iter().all(|b| *b == 0) {
+            Ok(())
+        } else {
+            Err(bad("bad padding"))
+        }
     }
 
     fn end(&self) -> Result<(), StoreError> {
@@ -570,7 +598,10 @@ pub(crate) fn encode_state(parts: &StateParts<'_>) -> Option<Vec<u8>> {
         out.text(by.as_str());
     }
     out.uint(parts.sequence);
-    Some(out.0)
+    let mut body = out.0;
+    body[0] = COMPACT_PADDED;
+    body.resize(body.len().next_multiple_of(STATE_PAD), 0);
+    Some(body)
 }
 
 /// A compact lot state read back (outcome and settlement are None).
@@ -585,7 +616,12 @@ pub(crate) struct DecodedState {
 
 /// A compact lot state.
 pub(crate) fn decode_state(bytes: &[u8]) -> Result<DecodedState, StoreError> {
-    let mut r = In::new(bytes)?;
+    let padded = bytes.first() == Some(&COMPACT_PADDED);
+    let mut r = if padded {
+        In { bytes: &bytes[1..] }
+    } else {
+        In::new(bytes)?
+    };
     let flags = r.byte()?;
     let created_at = r.time()?;
     let status = status_from_byte(r.byte()?)?;
@@ -614,7 +650,11 @@ pub(crate) fn decode_state(bytes: &[u8]) -> Result<DecodedState, StoreError> {
         None
     };
     let sequence = r.uint()?;
-    r.end()?;
+    if padded {
+        r.padding()?;
+    } else {
+        r.end()?;
+    }
     Ok(DecodedState {
         created_at,
         status,
@@ -767,7 +807,7 @@ mod tests {
             let terms = codec::encode(&*lot.terms).unwrap_or_else(|e| panic!("{e}"));
             let state = codec::encode_state(lot).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(
-                is_compact(&state),
+                is_compact_state(&state),
                 matches!(lot.state, FormatState::English(_))
             );
             let back = codec::decode_lot(lot.lot_id.as_str(), &terms, &state)
@@ -799,6 +839,43 @@ mod tests {
             let mut longer = body.clone();
             longer.push(0);
             assert!(!decodes(&longer), "trailing bytes are refused");
+        }
+    }
+
+    #[test]
+    fn states_are_padded_and_unpadded_ones_still_read() {
+        let created = english_lot("lot-1", "sam", t0(), Some(at(10)), at(3_600));
+        let war = bidding_war(&created.lot, 12, at(60));
+        let terms = codec::encode(&*created.lot.terms).unwrap_or_else(|e| panic!("{e}"));
+        let decodes = |state: &[u8]| codec::decode_lot("lot-1", &terms, state);
+        for lot in war.iter().map(|s| &s.lot) {
+            let state = codec::encode_state(lot).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(state.first(), Some(&COMPACT_PADDED));
+            assert_eq!(state.len() % STATE_PAD, 0, "{} bytes", state.len());
+            assert_eq!(decodes(&state).ok().as_ref(), Some(lot));
+            // The layout ends with the sequence, a nonzero varint here.
+            let end = state.iter().rposition(|b| *b != 0).unwrap_or(0) + 1;
+            // What version 3 wrote: the same layout after 0x01, unpadded.
+            let mut v3 = state[..end].to_vec();
+            v3[0] = COMPACT_V1;
+            assert_eq!(decodes(&v3).ok().as_ref(), Some(lot));
+            let mut longer = v3.clone();
+            longer.push(0);
+            assert!(
+                decodes(&longer).is_err(),
+                "an unpadded state has no padding"
+            );
+            for len in 1..end {
+                assert!(decodes(&state[..len]).is_err(), "cut at {len}");
+            }
+            if end < state.len() {
+                let mut dirty = state.clone();
+                dirty[end] = 1;
+                assert!(decodes(&dirty).is_err(), "padding is zeros");
+            }
+            let mut overlong = state.clone();
+            overlong.extend([0; STATE_PAD]);
+            assert!(decodes(&overlong).is_err(), "less than a pad of padding");
         }
     }
 

@@ -144,6 +144,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX credit_proposals_by_participant ON credit_proposals (participant);
     ",
+    // 4: no table changes. From this version on, a lot's compact state may
+    // be padded with zero bytes to a multiple of 32 (first byte 0x02, see
+    // compact::STATE_PAD), so a bid's rewrite of the state keeps the row's
+    // size and SQLite overwrites it in place. Files of version 3 read as
+    // they did (their states start with 0x01); the version tells a build
+    // that predates padded states to refuse the file (`NewerSchema`)
+    // rather than find its states corrupt.
+    "
+    -- Padded lot states (0x02); no table changes.
+    ",
 ];
 
 /// Brings a file at `from` up to [`SCHEMA_VERSION`]. Runs inside the
@@ -184,6 +194,72 @@ mod tests {
             rusqlite::params![i64::from_ne_bytes(slot.to_ne_bytes()), text, body],
         )
         .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn a_version_3_file_with_unpadded_states_opens_reads_and_takes_bids() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v3.db");
+        let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
+        let war = hammerfall_engine::testkit::fixtures::bidding_war(&created.lot, 4, at(60));
+        {
+            let store = OpenOptions::default()
+                .open(&path)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut commits = vec![created.commit.clone()];
+            commits.extend(war[..2].iter().map(|s| s.commit.clone()));
+            for commit in commits {
+                let results = store.commit(vec![commit]).await;
+                assert!(results.iter().all(Result::is_ok), "{results:?}");
+            }
+        }
+        // What version 3 wrote: the state unpadded, after 0x01.
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            let padded: Vec<u8> = conn
+                .query_row("SELECT state FROM lots", [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(padded.first(), Some(&crate::compact::COMPACT_PADDED));
+            assert_eq!(padded.len() % crate::compact::STATE_PAD, 0);
+            let mut v3 = padded;
+            v3[0] = crate::compact::COMPACT_V1;
+            while v3.last() == Some(&0) {
+                v3.pop();
+            }
+            // The sequence varint ends the layout; strip only padding.
+            let seq = u8::try_from(war[1].lot.sequence).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(v3.last(), Some(&seq));
+            conn.execute("UPDATE lots SET state = ?1", [v3])
+                .unwrap_or_else(|e| panic!("{e}"));
+            conn.pragma_update(None, "user_version", 3)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let store = OpenOptions::default()
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let lot_id = created.lot.lot_id.clone();
+        let loaded = store.load(&lot_id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            loaded.as_ref(),
+            Some(&war[1].lot),
+            "an unpadded state loads"
+        );
+        for s in &war[2..] {
+            let results = store.commit(vec![s.commit.clone()]).await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+        }
+        let loaded = store.load(&lot_id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.as_ref(), war.last().map(|s| &s.lot));
+        drop(store);
+        let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(version, SCHEMA_VERSION);
+        let first: Vec<u8> = conn
+            .query_row("SELECT substr(state, 1, 1) FROM lots", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, [crate::compact::COMPACT_PADDED]);
     }
 
     #[tokio::test]

@@ -2,8 +2,10 @@
 //! arrive over a channel from every caller (every service shard, the
 //! ledger, the outbox relay); the thread drains everything pending into
 //! ONE transaction (group commit: one WAL fsync for all of it), applies
-//! each request alone (a refused request leaves no write behind: under a
-//! SAVEPOINT where a refusal can follow a write, see `commit`), commits,
+//! each request alone (a refused request leaves no write behind: a commit
+//! entry writes nothing before it can no longer be refused, or undoes its
+//! command records, see `commit`; a ledger operation runs under a
+//! SAVEPOINT), commits,
 //! and only then answers. An answer is therefore an
 //! acknowledgement: its writes are in a committed transaction, durable to
 //! the `synchronous` level the store was opened with.
@@ -257,12 +259,8 @@ fn commit_entries<'c>(
     };
     let mut results = Vec::with_capacity(entries.len());
     for entry in entries {
-        let result = if entry.needs_savepoint() {
-            in_savepoint(conn, || write_entry(stmts, cache, entry))?
-        } else {
-            unguarded(|| write_entry(stmts, cache, entry))?
-        };
-        results.push(result);
+        // A refused entry has written nothing (see `commit`): no savepoint.
+        results.push(unguarded(|| write_entry(stmts, cache, entry))?);
     }
     Ok(results)
 }

@@ -413,3 +413,53 @@ async fn another_writer_on_the_same_file_is_seen_by_compare_and_set() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn batched_idempotency_lookups_answer_each_key_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::hours(10));
+    let war = bidding_war(&created.lot, 150, at(60));
+    let entry = merged(&war);
+    assert!(
+        store
+            .commit(vec![created.commit.clone(), entry.clone()])
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+    // Stored records, and keys no record has (another lot's, so the same
+    // command ids under another scope), interleaved, with repeats.
+    let other = english_lot("lot-2", "sam", t0(), None, t0() + Duration::hours(10));
+    let missing: Vec<_> = merged(&bidding_war(&other.lot, 150, at(60)))
+        .commands
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    let mut keys = Vec::new();
+    let mut want = Vec::new();
+    for (i, record) in entry.commands.iter().enumerate() {
+        keys.push(record.key.clone());
+        want.push(Some(record.clone()));
+        if i % 3 == 0 {
+            keys.push(missing[i].clone());
+            want.push(None);
+        }
+        if i % 7 == 0 {
+            keys.push(record.key.clone());
+            want.push(Some(record.clone()));
+        }
+    }
+    keys.push(created.commit.commands[0].key.clone());
+    want.push(created.commit.commands.first().cloned());
+    // Batches of every length up to 140 (and some beyond), from varying
+    // offsets: each answer in its key's place.
+    for len in (0..=keys.len()).filter(|n| *n <= 140 || n % 17 == 0) {
+        let start = (len * 7) % (keys.len() - len + 1);
+        let got = store.commands(&keys[start..start + len]).await.unwrap();
+        assert_eq!(got, want[start..start + len], "{len} keys from {start}");
+    }
+    for (key, record) in keys.iter().zip(&want) {
+        assert_eq!(&store.command(key).await.unwrap(), record);
+    }
+}
