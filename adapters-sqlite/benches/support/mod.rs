@@ -14,6 +14,11 @@ use hammerfall_ports::{
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// The allocator the server runs on (see the workspace's `mimalloc`
+/// dependency), so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Publishing is not what this measures: committed events are durable in
 /// the store's outbox either way.
 pub struct NullPublisher;
