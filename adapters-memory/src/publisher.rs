@@ -4,6 +4,7 @@
 //! deduplicates nothing: what is published twice is delivered twice
 //! (at-least-once; subscribers drop copies by `(lotId, sequence)`).
 
+use crate::chunked::ChunkedLog;
 use hammerfall_ports::{EventEnvelope, EventPublisher, LotId, PublishError};
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -41,7 +42,8 @@ pub enum SubscribeError {
 
 #[derive(Debug, Default)]
 struct LotLog {
-    events: VecDeque<EventEnvelope>,
+    /// In chunks that never move: logging copies nothing already kept.
+    events: ChunkedLog<EventEnvelope>,
     subscribers: Vec<(u64, mpsc::Sender<EventEnvelope>)>,
 }
 
@@ -80,7 +82,7 @@ impl LotLog {
                 event.event.sequence <= *after || tx.try_send(event.clone()).is_ok()
             });
         }
-        self.events.push_back(event);
+        self.events.push(event);
     }
 }
 
@@ -301,6 +303,80 @@ mod tests {
         );
         let mut sub = p.subscribe(&lot("a"), 5).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sub.drain().len(), MAX_LOGGED_EVENTS_PER_LOT);
+    }
+
+    /// Kept counts and starting sequences around the kept log's chunk
+    /// edges (the chunks grow from `FIRST_CHUNK`, doubling, up to a fixed
+    /// size).
+    fn around_chunk_edges(n: u64) -> Vec<u64> {
+        let mut edges = vec![0, 1, 2, n.saturating_sub(1), n, n + 1, n + 50];
+        let mut start = crate::chunked::FIRST_CHUNK as u64;
+        while start <= n {
+            edges.extend([start - 1, start, start + 1]);
+            start = if start < crate::chunked::LAST_CHUNK as u64 {
+                start * 2
+            } else {
+                start + crate::chunked::LAST_CHUNK as u64
+            };
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+    }
+
+    #[tokio::test]
+    async fn subscribing_from_any_sequence_reads_across_chunk_edges() {
+        for total in [3u64, 4, 5, 255, 256, 257, 1_000] {
+            let p = MemoryEventPublisher::new();
+            let all: Vec<EventEnvelope> = (1..=total).map(|n| event("a", n)).collect();
+            let _ = p.publish(&all).await;
+            assert_eq!(
+                seqs(&p.published(&lot("a"))),
+                (1..=total).collect::<Vec<_>>()
+            );
+            for after in around_chunk_edges(total) {
+                let mut sub = p
+                    .subscribe(&lot("a"), after)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let expected: Vec<u64> = (after + 1..=total).collect();
+                assert_eq!(seqs(&sub.drain()), expected, "{total} kept, after {after}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_kept_log_drops_its_oldest_across_chunk_edges() {
+        let max = MAX_LOGGED_EVENTS_PER_LOT as u64;
+        let p = MemoryEventPublisher::new();
+        let mut published = 0;
+        for extra in around_chunk_edges(600) {
+            let all: Vec<EventEnvelope> = (published + 1..=max + extra)
+                .map(|n| event("a", n))
+                .collect();
+            let _ = p.publish(&all).await;
+            published = published.max(max + extra);
+            let oldest = published - max + 1;
+            let kept = seqs(&p.published(&lot("a")));
+            assert_eq!(kept.len(), MAX_LOGGED_EVENTS_PER_LOT);
+            assert_eq!((kept[0], kept[kept.len() - 1]), (oldest, published));
+            assert!(
+                kept.windows(2).all(|w| w[1] == w[0] + 1),
+                "in order, no gap"
+            );
+            if oldest > 1 {
+                assert_eq!(
+                    p.subscribe(&lot("a"), oldest - 2).err(),
+                    Some(SubscribeError::TooOld {
+                        after: oldest - 2,
+                        oldest
+                    })
+                );
+            }
+            let mut sub = p
+                .subscribe(&lot("a"), oldest - 1)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(seqs(&sub.drain()), kept);
+        }
     }
 
     #[tokio::test]

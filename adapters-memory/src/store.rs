@@ -8,6 +8,7 @@
 //! atomic. Entries are validated completely before anything is written, so
 //! a refused entry writes nothing.
 
+use crate::chunked::ChunkedLog;
 use hammerfall_engine::next_due;
 use hammerfall_ports::{
     BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, DEFAULT_PAGE_SIZE, Lot,
@@ -59,8 +60,9 @@ struct LotEntry {
     /// Creation order, the listing order of [`LotStore::lots`].
     order: u64,
     lot: Lot,
-    events: Vec<SequencedEvent>,
-    bids: Vec<BidRecord>,
+    /// In chunks that never move: appending to a long log copies nothing.
+    events: ChunkedLog<SequencedEvent>,
+    bids: ChunkedLog<BidRecord>,
     /// `next_due(lot)`, as indexed in `Index::due`.
     due: Option<Timestamp>,
 }
@@ -111,13 +113,13 @@ impl Stored {
 /// reuses that hash to insert it, and the table never hashes a key again
 /// when it grows.
 ///
-/// The records live in an append-only list; the hash table holds only
-/// (hash, position) pairs. When the table doubles it moves 16 bytes per
-/// record, not the record: a hot lot's million records once made that
-/// rehash a pause of over a second (under the shard's lock).
+/// The records live in an append-only list in chunks that never move; the
+/// hash table holds only (hash, position) pairs. When the table doubles it
+/// moves 16 bytes per record, not the record: a hot lot's million records
+/// once made that rehash a pause of over a second (under the shard's lock).
 #[derive(Debug, Default)]
 struct Records {
-    entries: Vec<(CommandKey, Stored)>,
+    entries: ChunkedLog<(CommandKey, Stored)>,
     index: hashbrown::HashTable<(u64, usize)>,
 }
 
@@ -390,8 +392,8 @@ impl MemoryLotStore {
                         }
                     }
                 }
-                entry.events.extend(commit.events);
-                entry.bids.extend(commit.bids);
+                entry.events.append(commit.events);
+                entry.bids.append(commit.bids);
                 entry.due = due;
                 entry.lot = lot;
             }
@@ -418,8 +420,8 @@ impl MemoryLotStore {
                     LotEntry {
                         order,
                         lot,
-                        events: commit.events,
-                        bids: commit.bids,
+                        events: commit.events.into(),
+                        bids: commit.bids.into(),
                         due,
                     },
                 );
@@ -546,8 +548,9 @@ impl LotStore for MemoryLotStore {
             return Ok(Vec::new());
         };
         let start = entry.events.partition_point(|e| e.sequence <= after);
-        Ok(entry.events[start..]
-            .iter()
+        Ok(entry
+            .events
+            .iter_from(start)
             .take(page_size(limit))
             .cloned()
             .collect())
@@ -571,12 +574,15 @@ impl LotStore for MemoryLotStore {
             });
         };
         let start = entry.bids.partition_point(|b| b.sequence <= after);
-        let rest = &entry.bids[start..];
-        let items: Vec<BidRecord> = rest.iter().take(page_size(limit)).cloned().collect();
+        let rest = entry.bids.len() - start;
+        let items: Vec<BidRecord> = entry
+            .bids
+            .iter_from(start)
+            .take(page_size(limit))
+            .cloned()
+            .collect();
         let next_cursor = match items.last() {
-            Some(last) if rest.len() > items.len() => {
-                Some(encode_cursor(BIDS_CURSOR, last.sequence))
-            }
+            Some(last) if rest > items.len() => Some(encode_cursor(BIDS_CURSOR, last.sequence)),
             _ => None,
         };
         Ok(Page { items, next_cursor })
@@ -640,9 +646,157 @@ impl LotStore for MemoryLotStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hammerfall_engine::testkit::fixtures::{english_lot, fixed_price_lot, lot_id, t0};
+    use crate::chunked::{FIRST_CHUNK, LAST_CHUNK};
+    use hammerfall_engine::testkit::fixtures::{
+        bid_command, english_lot, fixed_price_lot, lot_id, step, t0,
+    };
     use hammerfall_ports::Duration;
     use std::error::Error as _;
+
+    /// Sequences around every chunk edge of a log of `n` events (the event
+    /// at position p has sequence p + 1), from 0 to past the end.
+    fn around_chunk_edges(n: u64) -> Vec<u64> {
+        let mut edges = vec![0, 1, 2, n - 1, n, n + 1, n + 1000, u64::MAX];
+        let mut start = 0;
+        let mut size = FIRST_CHUNK as u64;
+        while start <= n {
+            edges.extend([start.saturating_sub(1), start, start + 1]);
+            start += size;
+            if start >= FIRST_CHUNK as u64 * 2 {
+                size = (size * 2).min(LAST_CHUNK as u64);
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+    }
+
+    /// A lot with a long log (several fixed-size chunks), committed one
+    /// bid at a time: its events and bid records.
+    async fn long_lot(store: &MemoryLotStore) -> (LotId, Vec<SequencedEvent>, Vec<BidRecord>) {
+        let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::days(30));
+        let mut events = created.commit.events.clone();
+        let mut bids = Vec::new();
+        let mut state = created.lot.clone();
+        assert!(
+            store
+                .commit(vec![created.commit])
+                .await
+                .iter()
+                .all(Result::is_ok)
+        );
+        for i in 0..600 {
+            let bidder = if i % 2 == 0 { "bidder-a" } else { "bidder-b" };
+            let command = bid_command(bidder, 2_000 + 100_000 * i, &format!("bid-{i}"));
+            let step = step(&state, command, &format!("cmd-{i}"), t0());
+            assert!(!step.commit.bids.is_empty(), "bid {i} accepted");
+            events.extend(step.commit.events.iter().cloned());
+            bids.extend(step.commit.bids.iter().cloned());
+            state = step.lot;
+            assert!(
+                store
+                    .commit(vec![step.commit])
+                    .await
+                    .iter()
+                    .all(Result::is_ok)
+            );
+        }
+        assert!(
+            events.len() > 2 * LAST_CHUNK + FIRST_CHUNK,
+            "{}",
+            events.len()
+        );
+        assert!(bids.len() > 2 * LAST_CHUNK, "{}", bids.len());
+        (lot_id("lot-1"), events, bids)
+    }
+
+    #[tokio::test]
+    async fn events_read_back_across_chunk_edges() {
+        let store = MemoryLotStore::new();
+        let (lot, all, _) = long_lot(&store).await;
+        let n = all.len() as u64;
+        for after in around_chunk_edges(n) {
+            for limit in [1, 2, 5, 0, MAX_PAGE_SIZE] {
+                let got = store
+                    .events_after(&lot, after, limit)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let expected: Vec<SequencedEvent> = all
+                    .iter()
+                    .filter(|e| e.sequence > after)
+                    .take(page_size(limit))
+                    .cloned()
+                    .collect();
+                assert_eq!(got, expected, "after {after}, limit {limit}");
+            }
+        }
+        let last = store
+            .events_after(&lot, n - 1, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(last.iter().map(|e| e.sequence).collect::<Vec<_>>(), [n]);
+        let past = store.events_after(&lot, n, 10).await;
+        assert!(past.is_ok_and(|p| p.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn bid_pages_read_back_across_chunk_edges() {
+        let store = MemoryLotStore::new();
+        let (lot, _, all) = long_lot(&store).await;
+        // Every page walk, from the start and from cursors at chunk edges
+        // of the bid list, returns exactly the records after the cursor.
+        let mut cursors: Vec<u64> = around_chunk_edges(all.len() as u64)
+            .into_iter()
+            .filter_map(|i| {
+                let i = usize::try_from(i).ok()?;
+                all.get(i.checked_sub(1)?).map(|b| b.sequence)
+            })
+            .collect();
+        cursors.push(0);
+        cursors.push(u64::MAX / 2);
+        for after in cursors {
+            for limit in [1, 3, 0, MAX_PAGE_SIZE] {
+                let mut cursor = (after > 0).then(|| encode_cursor(BIDS_CURSOR, after));
+                let mut got = Vec::new();
+                loop {
+                    let page = store
+                        .bids(&lot, cursor.as_ref(), limit)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    assert!(page.items.len() <= page_size(limit));
+                    got.extend(page.items);
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                    if limit == 1 && got.len() > 5 {
+                        break;
+                    }
+                }
+                let expected: Vec<BidRecord> = all
+                    .iter()
+                    .filter(|b| b.sequence > after)
+                    .take(if limit == 1 { got.len() } else { usize::MAX })
+                    .cloned()
+                    .collect();
+                assert_eq!(got, expected, "after {after}, limit {limit}");
+            }
+        }
+        let first = store
+            .bids(&lot, None, 1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.items, all[..1]);
+        let last = encode_cursor(BIDS_CURSOR, all[all.len() - 2].sequence);
+        let page = store
+            .bids(&lot, Some(&last), 5)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (page.items.as_slice(), page.next_cursor),
+            (&all[all.len() - 1..], None)
+        );
+    }
 
     #[tokio::test]
     async fn a_foreign_cursor_is_an_invalid_cursor_error() {
