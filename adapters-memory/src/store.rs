@@ -57,6 +57,9 @@ pub struct InvalidCursor(pub String);
 /// One stored lot: its state, log, bid history and listing position.
 #[derive(Debug)]
 struct LotEntry {
+    /// Hash of the lot's id ([`MemoryLotStore::locate`]), kept so the
+    /// shard's table never hashes an id again when it grows.
+    hash: u64,
     /// Creation order, the listing order of [`LotStore::lots`].
     order: u64,
     lot: Lot,
@@ -157,10 +160,40 @@ impl Records {
     }
 }
 
+/// A shard's lots by the hash of their id: the hash that chose the shard
+/// finds the lot in it, so an entry hashes its lot's id once.
+#[derive(Debug, Default)]
+struct Lots(hashbrown::HashTable<LotEntry>);
+
+impl Lots {
+    fn get(&self, hash: u64, lot_id: &LotId) -> Option<&LotEntry> {
+        self.0
+            .find(hash, |e| e.hash == hash && e.lot.lot_id == *lot_id)
+    }
+
+    fn get_mut(&mut self, hash: u64, lot_id: &LotId) -> Option<&mut LotEntry> {
+        self.0
+            .find_mut(hash, |e| e.hash == hash && e.lot.lot_id == *lot_id)
+    }
+
+    /// Inserts a lot that is not in the table (checked by the caller,
+    /// under the same lock).
+    fn insert_new(&mut self, entry: LotEntry) {
+        self.0.insert_unique(entry.hash, entry, |e| e.hash);
+    }
+}
+
+/// Where a lot lives: the hash of its id, and the shard that hash picks.
+#[derive(Debug, Clone, Copy)]
+struct Located {
+    hash: u64,
+    shard: usize,
+}
+
 /// One shard: its lots and the idempotency records scoped to them.
 #[derive(Debug, Default)]
 struct Shard {
-    lots: FastMap<LotId, LotEntry>,
+    lots: Lots,
     commands: Records,
 }
 
@@ -214,18 +247,31 @@ impl MemoryLotStore {
         Self::default()
     }
 
-    fn shard_index(&self, lot_id: &LotId) -> usize {
-        // `hash % len` < len.
-        usize::try_from(self.hasher.hash_one(lot_id) % self.shards.len() as u64).unwrap_or(0)
+    /// The hash of `lot_id` and its shard. The shard is taken from the
+    /// hash's upper half: the shard's table places entries by the lower
+    /// bits and tells them apart by the top seven, which stay as varied as
+    /// if the shards were not there.
+    fn locate(&self, lot_id: &LotId) -> Located {
+        let hash = self.hasher.hash_one(lot_id);
+        // `x % len` < len.
+        let shard = usize::try_from((hash >> 32) % self.shards.len() as u64).unwrap_or(0);
+        Located { hash, shard }
     }
 
-    fn shard(&self, lot_id: &LotId) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[self.shard_index(lot_id)])
+    fn shard_index(&self, lot_id: &LotId) -> usize {
+        self.locate(lot_id).shard
+    }
+
+    /// The shard of `lot_id`, locked, and the lot's hash in it.
+    fn shard(&self, lot_id: &LotId) -> (MutexGuard<'_, Shard>, u64) {
+        let at = self.locate(lot_id);
+        (lock(&self.shards[at.shard]), at.hash)
     }
 
     /// Checks and writes one entry under every lock it touches.
     fn commit_one(&self, commit: LotCommit) -> Result<(), StoreError> {
-        let home = self.shard_index(&commit.lot_id);
+        let at = self.locate(&commit.lot_id);
+        let home = at.shard;
         // Records whose key is scoped to another lot (never from the
         // service, but the port allows them) or to a seller (lot creation).
         let mut needed: SmallVec<[usize; 2]> = SmallVec::new();
@@ -247,8 +293,8 @@ impl MemoryLotStore {
         // insert alike.
         let hashes: SmallVec<[u64; 16]> =
             commit.commands.iter().map(|r| key_hash(&r.key)).collect();
-        self.check(&commit, &hashes, home, &guards, created.as_deref())?;
-        self.write(commit, &hashes, home, &mut guards, created.as_deref_mut());
+        self.check(&commit, &hashes, at, &guards, created.as_deref())?;
+        self.write(commit, &hashes, at, &mut guards, created.as_deref_mut());
         Ok(())
     }
 
@@ -257,7 +303,7 @@ impl MemoryLotStore {
         &self,
         commit: &LotCommit,
         hashes: &[u64],
-        home: usize,
+        at: Located,
         guards: &[(usize, MutexGuard<'_, Shard>)],
         creations: Option<&Records>,
     ) -> Result<(), StoreError> {
@@ -273,7 +319,8 @@ impl MemoryLotStore {
             let at = guards.partition_point(|(g, _)| *g < i);
             &guards[at].1
         };
-        let stored = shard_of(home).lots.get(&commit.lot_id);
+        let home = at.shard;
+        let stored = shard_of(home).lots.get(at.hash, &commit.lot_id);
         let matches = match stored.map(|e| e.lot.sequence) {
             None => commit.expected_sequence == 0,
             Some(seq) => commit.expected_sequence == seq && seq != 0,
@@ -336,13 +383,14 @@ impl MemoryLotStore {
         &self,
         commit: LotCommit,
         hashes: &[u64],
-        home: usize,
+        located: Located,
         guards: &mut [(usize, MutexGuard<'_, Shard>)],
         mut creations: Option<&mut Records>,
     ) {
         fn at(guards: &[(usize, MutexGuard<'_, Shard>)], i: usize) -> usize {
             guards.partition_point(|(g, _)| *g < i)
         }
+        let home = located.shard;
         for (record, &hash) in commit.commands.into_iter().zip(hashes) {
             let (key, stored) = Stored::store(record);
             match &key.lot_id {
@@ -367,7 +415,7 @@ impl MemoryLotStore {
         };
         let due = next_due(&lot);
         let shard = &mut guards[at(guards, home)].1;
-        match shard.lots.get_mut(&commit.lot_id) {
+        match shard.lots.get_mut(located.hash, &commit.lot_id) {
             Some(entry) => {
                 let order = entry.order;
                 // Indexes change only when the status or due time does (an
@@ -415,16 +463,14 @@ impl MemoryLotStore {
                         index.due.insert((at, commit.lot_id.clone()));
                     }
                 }
-                shard.lots.insert(
-                    commit.lot_id,
-                    LotEntry {
-                        order,
-                        lot,
-                        events: commit.events.into(),
-                        bids: commit.bids.into(),
-                        due,
-                    },
-                );
+                shard.lots.insert_new(LotEntry {
+                    hash: located.hash,
+                    order,
+                    lot,
+                    events: commit.events.into(),
+                    bids: commit.bids.into(),
+                    due,
+                });
             }
         }
     }
@@ -476,7 +522,8 @@ impl Index {
 
 impl LotStore for MemoryLotStore {
     async fn load(&self, lot_id: &LotId) -> Result<Option<Lot>, StoreError> {
-        Ok(self.shard(lot_id).lots.get(lot_id).map(|e| e.lot.clone()))
+        let (shard, hash) = self.shard(lot_id);
+        Ok(shard.lots.get(hash, lot_id).map(|e| e.lot.clone()))
     }
 
     async fn commit(&self, batch: Vec<LotCommit>) -> Vec<Result<(), StoreError>> {
@@ -496,7 +543,7 @@ impl LotStore for MemoryLotStore {
 
     async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
         Ok(match &key.lot_id {
-            Some(l) => self.shard(l).commands.record(key),
+            Some(l) => self.shard(l).0.commands.record(key),
             None => lock(&self.creations).record(key),
         })
     }
@@ -543,8 +590,8 @@ impl LotStore for MemoryLotStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SequencedEvent>, StoreError> {
-        let shard = self.shard(lot_id);
-        let Some(entry) = shard.lots.get(lot_id) else {
+        let (shard, hash) = self.shard(lot_id);
+        let Some(entry) = shard.lots.get(hash, lot_id) else {
             return Ok(Vec::new());
         };
         let start = entry.events.partition_point(|e| e.sequence <= after);
@@ -566,8 +613,8 @@ impl LotStore for MemoryLotStore {
             .map(|c| decode_cursor(BIDS_CURSOR, c))
             .transpose()?
             .unwrap_or(0);
-        let shard = self.shard(lot_id);
-        let Some(entry) = shard.lots.get(lot_id) else {
+        let (shard, hash) = self.shard(lot_id);
+        let Some(entry) = shard.lots.get(hash, lot_id) else {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
@@ -617,8 +664,8 @@ impl LotStore for MemoryLotStore {
         for (order, lot_id) in listed.into_iter().take(size) {
             // A lot whose status changed since the index was read (a commit
             // in flight) is left out, as it would be a moment later.
-            let shard = self.shard(&lot_id);
-            if let Some(entry) = shard.lots.get(&lot_id)
+            let (shard, hash) = self.shard(&lot_id);
+            if let Some(entry) = shard.lots.get(hash, &lot_id)
                 && query.status.is_none_or(|s| entry.lot.status == s)
             {
                 items.push(entry.lot.clone());
