@@ -40,14 +40,39 @@ pub enum SubscribeError {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LotLog {
+    lot_id: LotId,
+    /// Hash of `lot_id` (the shard's table never hashes an id again).
+    hash: u64,
     /// In chunks that never move: logging copies nothing already kept.
     events: ChunkedLog<EventEnvelope>,
     subscribers: Vec<(u64, mpsc::Sender<EventEnvelope>)>,
 }
 
-type Logs = std::collections::HashMap<LotId, LotLog, foldhash::fast::FixedState>;
+/// One shard's logs by the hash of their lot's id: the hash that chose the
+/// shard finds the log in it, so a run of events hashes its lot's id once.
+#[derive(Debug, Default)]
+struct Logs(hashbrown::HashTable<LotLog>);
+
+impl Logs {
+    fn get(&self, hash: u64, lot_id: &LotId) -> Option<&LotLog> {
+        self.0.find(hash, |l| l.hash == hash && l.lot_id == *lot_id)
+    }
+
+    /// The log of `lot_id`, created empty if it has none.
+    fn get_or_create(&mut self, hash: u64, lot_id: &LotId) -> &mut LotLog {
+        self.0
+            .entry(hash, |l| l.hash == hash && l.lot_id == *lot_id, |l| l.hash)
+            .or_insert_with(|| LotLog {
+                lot_id: lot_id.clone(),
+                hash,
+                events: ChunkedLog::default(),
+                subscribers: Vec::new(),
+            })
+            .into_mut()
+    }
+}
 
 /// Shards of the publisher's logs: workers publishing different lots
 /// rarely meet on one lock.
@@ -124,13 +149,17 @@ impl MemoryEventPublisher {
         Self::default()
     }
 
-    fn lock(&self, lot_id: &LotId) -> MutexGuard<'_, Logs> {
-        // `hash % len` < len.
-        let i =
-            usize::try_from(self.hasher.hash_one(lot_id) % self.shards.len() as u64).unwrap_or(0);
-        self.shards[i]
+    /// The shard of `lot_id`, locked, and the hash of `lot_id` in it. The
+    /// shard is taken from the hash's upper half (the table places logs by
+    /// the lower bits and tells them apart by the top seven).
+    fn lock(&self, lot_id: &LotId) -> (MutexGuard<'_, Logs>, u64) {
+        let hash = self.hasher.hash_one(lot_id);
+        // `x % len` < len.
+        let i = usize::try_from((hash >> 32) % self.shards.len() as u64).unwrap_or(0);
+        let logs = self.shards[i]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (logs, hash)
     }
 
     /// Logs and fans out events, in order, one lot's run at a time (one
@@ -138,14 +167,10 @@ impl MemoryEventPublisher {
     fn publish_all(&self, events: impl IntoIterator<Item = EventEnvelope>) {
         let mut events = events.into_iter().peekable();
         while let Some(first) = events.next() {
-            let lot_id = first.lot_id.clone();
-            let mut logs = self.lock(&lot_id);
-            let log = match logs.get_mut(&lot_id) {
-                Some(log) => log,
-                None => logs.entry(lot_id.clone()).or_default(),
-            };
+            let (mut logs, hash) = self.lock(&first.lot_id);
+            let log = logs.get_or_create(hash, &first.lot_id);
             log.push(first);
-            while let Some(next) = events.next_if(|e| e.lot_id == lot_id) {
+            while let Some(next) = events.next_if(|e| e.lot_id == log.lot_id) {
                 log.push(next);
             }
         }
@@ -159,8 +184,8 @@ impl MemoryEventPublisher {
         lot_id: &LotId,
         after_sequence: u64,
     ) -> Result<Subscription, SubscribeError> {
-        let mut lots = self.lock(lot_id);
-        let log = lots.entry(lot_id.clone()).or_default();
+        let (mut logs, hash) = self.lock(lot_id);
+        let log = logs.get_or_create(hash, lot_id);
         log.subscribers.retain(|(_, tx)| !tx.is_closed());
         if log.subscribers.len() >= MAX_SUBSCRIBERS_PER_LOT {
             return Err(SubscribeError::TooManySubscribers);
@@ -187,8 +212,8 @@ impl MemoryEventPublisher {
 
     /// The kept log of `lot_id`, in publish order (duplicates included).
     pub fn published(&self, lot_id: &LotId) -> Vec<EventEnvelope> {
-        self.lock(lot_id)
-            .get(lot_id)
+        let (logs, hash) = self.lock(lot_id);
+        logs.get(hash, lot_id)
             .map(|log| log.events.iter().cloned().collect())
             .unwrap_or_default()
     }
