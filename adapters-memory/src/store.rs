@@ -17,7 +17,7 @@ use hammerfall_ports::{
 };
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -127,9 +127,17 @@ struct Records {
 }
 
 /// The hash every [`Records`] table keys by (fixed: the tables are
-/// filled and read with hashes computed outside them).
-fn key_hash(key: &CommandKey) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x6b65_7973).hash_one(key)
+/// filled and read with hashes computed outside them): the hash of the
+/// key's lot id as the store computed it to find the lot's shard
+/// ([`MemoryLotStore::locate`]; 0 for a creation key, scoped to no lot),
+/// folded with the submitter and command id, so a key's lot id is not
+/// hashed twice. Records are still told apart by their whole key.
+fn key_hash(lot_hash: u64, key: &CommandKey) -> u64 {
+    let mut state = foldhash::fast::FixedState::with_seed(0x6b65_7973).build_hasher();
+    state.write_u64(lot_hash);
+    key.submitter.hash(&mut state);
+    key.command_id.hash(&mut state);
+    state.finish()
 }
 
 impl Records {
@@ -155,8 +163,11 @@ impl Records {
         self.index.insert_unique(hash, (hash, at), |&(h, _)| h);
     }
 
-    fn record(&self, key: &CommandKey) -> Option<CommandRecord> {
-        self.get(key, key_hash(key)).map(|r| r.record(key))
+    /// The record of `key`, whose lot hashes to `lot_hash` (see
+    /// [`key_hash`]).
+    fn record(&self, key: &CommandKey, lot_hash: u64) -> Option<CommandRecord> {
+        self.get(key, key_hash(lot_hash, key))
+            .map(|r| r.record(key))
     }
 }
 
@@ -290,9 +301,19 @@ impl MemoryLotStore {
             needed.iter().map(|&i| (i, lock(&self.shards[i]))).collect();
         let mut created = creations.then(|| lock(&self.creations));
         // Each record's key is hashed once, here, for the checks and the
-        // insert alike.
-        let hashes: SmallVec<[u64; 16]> =
-            commit.commands.iter().map(|r| key_hash(&r.key)).collect();
+        // insert alike (with the lot's hash computed above).
+        let hashes: SmallVec<[u64; 16]> = commit
+            .commands
+            .iter()
+            .map(|r| {
+                let lot_hash = match &r.key.lot_id {
+                    Some(l) if *l == commit.lot_id => at.hash,
+                    Some(l) => self.locate(l).hash,
+                    None => 0,
+                };
+                key_hash(lot_hash, &r.key)
+            })
+            .collect();
         self.check(&commit, &hashes, at, &guards, created.as_deref())?;
         self.write(commit, &hashes, at, &mut guards, created.as_deref_mut());
         Ok(())
@@ -543,8 +564,11 @@ impl LotStore for MemoryLotStore {
 
     async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
         Ok(match &key.lot_id {
-            Some(l) => self.shard(l).0.commands.record(key),
-            None => lock(&self.creations).record(key),
+            Some(l) => {
+                let (shard, hash) = self.shard(l);
+                shard.commands.record(key, hash)
+            }
+            None => lock(&self.creations).record(key, 0),
         })
     }
 
@@ -556,15 +580,16 @@ impl LotStore for MemoryLotStore {
         // mostly a few lots).
         let mut found = Vec::with_capacity(keys.len());
         let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
-        let mut last: Option<(&LotId, usize)> = None;
+        let mut last: Option<(&LotId, Located)> = None;
         for key in keys {
             let record = match &key.lot_id {
                 Some(l) => {
-                    let i = match last {
-                        Some((lot, i)) if lot == l => i,
-                        _ => self.shard_index(l),
+                    let at = match last {
+                        Some((lot, at)) if lot == l => at,
+                        _ => self.locate(l),
                     };
-                    last = Some((l, i));
+                    last = Some((l, at));
+                    let i = at.shard;
                     let shard = match &mut held {
                         Some((h, guard)) if *h == i => guard,
                         slot => {
@@ -572,11 +597,11 @@ impl LotStore for MemoryLotStore {
                             &mut slot.insert((i, lock(&self.shards[i]))).1
                         }
                     };
-                    shard.commands.record(key)
+                    shard.commands.record(key, at.hash)
                 }
                 None => {
                     held = None;
-                    lock(&self.creations).record(key)
+                    lock(&self.creations).record(key, 0)
                 }
             };
             found.push(record);
@@ -843,6 +868,68 @@ mod tests {
             (page.items.as_slice(), page.next_cursor),
             (&all[all.len() - 1..], None)
         );
+    }
+
+    #[tokio::test]
+    async fn records_are_found_under_whichever_lot_their_key_names() {
+        // A record scoped to another lot than its entry's (the port allows
+        // it) lives in that lot's shard, hashed with that lot's hash.
+        let store = MemoryLotStore::new();
+        let first = english_lot("lot-1", "sam", t0(), None, t0() + Duration::days(1));
+        let other = english_lot("lot-2", "sam", t0(), None, t0() + Duration::days(1));
+        let mut bid = step(&first.lot, bid_command("ann", 2_000, "b1"), "k1", t0());
+        let mut foreign = bid.commit.commands[0].clone();
+        foreign.key.lot_id = Some(lot_id("lot-2"));
+        bid.commit.commands.push(foreign.clone());
+        let created = store.commit(vec![first.commit, other.commit]).await;
+        assert!(created.iter().all(Result::is_ok));
+        let own = bid.commit.commands[0].clone();
+        assert!(store.commit(vec![bid.commit]).await[0].is_ok());
+        for record in [&own, &foreign] {
+            let found = store
+                .command(&record.key)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(found.as_ref(), Some(record));
+        }
+        let creation = hammerfall_engine::testkit::fixtures::creation_key("sam", "lot-2");
+        let mut missing = own.key.clone();
+        missing.command_id = hammerfall_engine::testkit::fixtures::cid("k2");
+        let keys = [
+            own.key.clone(),
+            foreign.key.clone(),
+            creation.clone(),
+            own.key.clone(),
+            missing,
+            foreign.key.clone(),
+        ];
+        let found = store
+            .commands(&keys)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<Option<&CommandKey>> =
+            found.iter().map(|r| r.as_ref().map(|r| &r.key)).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(&own.key),
+                Some(&foreign.key),
+                Some(&creation),
+                Some(&own.key),
+                None,
+                Some(&foreign.key)
+            ]
+        );
+        // The foreign key is known: a second entry recording it is refused.
+        let again = step(&bid.lot, bid_command("bob", 3_000, "b2"), "k9", t0());
+        let mut again = again.commit;
+        let mut repeat = foreign.clone();
+        repeat.lot_id = lot_id("lot-1");
+        again.commands.push(repeat);
+        assert!(matches!(
+            store.commit(vec![again]).await.as_slice(),
+            [Err(StoreError::DuplicateCommand(key))] if *key == foreign.key
+        ));
     }
 
     #[tokio::test]
