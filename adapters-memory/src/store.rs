@@ -17,7 +17,7 @@ use hammerfall_ports::{
 };
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -133,10 +133,20 @@ struct Records {
 /// folded with the submitter and command id, so a key's lot id is not
 /// hashed twice. Records are still told apart by their whole key.
 fn key_hash(lot_hash: u64, key: &CommandKey) -> u64 {
+    // The texts' bytes and lengths, written straight to the hasher (the
+    // derived `Hash` goes through `Option` and `SmolStr` and costs twice as
+    // much).
     let mut state = foldhash::fast::FixedState::with_seed(0x6b65_7973).build_hasher();
+    let submitter = key.submitter.as_ref().map_or("", ParticipantId::as_str);
+    let command_id = key.command_id.as_str();
     state.write_u64(lot_hash);
-    key.submitter.hash(&mut state);
-    key.command_id.hash(&mut state);
+    state.write_u64(
+        (submitter.len() as u64) << 32
+            | (command_id.len() as u64) << 1
+            | u64::from(key.submitter.is_some()),
+    );
+    state.write(submitter.as_bytes());
+    state.write(command_id.as_bytes());
     state.finish()
 }
 
