@@ -19,6 +19,14 @@ pub const SEQUENTIAL_DIGITS_MAX: usize = 14;
 /// by creation in the usual test sizes.
 pub const SEQUENTIAL_PAD: usize = 6;
 
+/// "00" to "99", for writing numbers two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// An id built in place: at most [`MAX_GENERATED_ID_LEN`] ASCII bytes, so
 /// the typed ids (`LotId`, `BidId`, …) are made from it without a heap
 /// allocation, and `next_id` allocates its `String` once, at its size.
@@ -96,10 +104,19 @@ impl SequentialIds {
         let mut bytes = [b'0'; MAX_GENERATED_ID_LEN];
         bytes[..self.head.len()].copy_from_slice(&self.head);
         let len = self.head_len + width;
+        // Zeros pad the number to `width`; its digits are written two per
+        // division, from the right.
+        bytes[self.head_len..len].fill(b'0');
         let mut rest = n;
-        for slot in bytes[self.head_len..len].iter_mut().rev() {
-            *slot = b'0' + u8::try_from(rest % 10).unwrap_or(0);
-            rest /= 10;
+        let mut at = len;
+        while rest >= 10 {
+            let pair = usize::try_from(rest % 100).unwrap_or(0) * 2;
+            rest /= 100;
+            at -= 2;
+            bytes[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 {
+            bytes[at - 1] = b'0' + u8::try_from(rest).unwrap_or(0);
         }
         IdText { bytes, len }
     }
@@ -318,8 +335,20 @@ mod tests {
             };
             assert_eq!(typed, expected);
         }
-        a.next.store(1_234_567, Ordering::Relaxed);
-        assert_eq!(a.next_id(), "x_1-1234567");
+        for n in [
+            9,
+            10,
+            99,
+            100,
+            999_999,
+            1_000_000,
+            1_234_567,
+            12_345_678,
+            10u64.pow(14) - 1,
+        ] {
+            a.next.store(n, Ordering::Relaxed);
+            assert_eq!(a.next_id(), format!("x_1-{n:06}"));
+        }
         let unique = UniqueIds::with_node(42);
         let ids = [
             unique.next_id(),
