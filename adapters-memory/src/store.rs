@@ -290,7 +290,9 @@ impl MemoryLotStore {
     }
 
     /// Checks and writes one entry under every lock it touches.
-    fn commit_one(&self, commit: LotCommit) -> Result<(), StoreError> {
+    /// Takes what it writes out of `commit` (a lot state is a few hundred
+    /// bytes: moving whole entries around copied them at every call).
+    fn commit_one(&self, commit: &mut LotCommit) -> Result<(), StoreError> {
         let at = self.locate(&commit.lot_id);
         let home = at.shard;
         // Records whose key is scoped to another lot (never from the
@@ -324,7 +326,7 @@ impl MemoryLotStore {
                 key_hash(lot_hash, &r.key)
             })
             .collect();
-        self.check(&commit, &hashes, at, &guards, created.as_deref())?;
+        self.check(commit, &hashes, at, &guards, created.as_deref())?;
         self.write(commit, &hashes, at, &mut guards, created.as_deref_mut());
         Ok(())
     }
@@ -412,7 +414,7 @@ impl MemoryLotStore {
     /// Writes a checked commit.
     fn write(
         &self,
-        commit: LotCommit,
+        commit: &mut LotCommit,
         hashes: &[u64],
         located: Located,
         guards: &mut [(usize, MutexGuard<'_, Shard>)],
@@ -422,7 +424,7 @@ impl MemoryLotStore {
             guards.partition_point(|(g, _)| *g < i)
         }
         let home = located.shard;
-        for (record, &hash) in commit.commands.into_iter().zip(hashes) {
+        for (record, &hash) in std::mem::take(&mut commit.commands).into_iter().zip(hashes) {
             let (key, stored) = Stored::store(record);
             match &key.lot_id {
                 Some(l) => {
@@ -441,7 +443,7 @@ impl MemoryLotStore {
                 }
             }
         }
-        let Some(lot) = commit.lot else {
+        let Some(lot) = commit.lot.take() else {
             return;
         };
         let due = next_due(&lot);
@@ -471,8 +473,8 @@ impl MemoryLotStore {
                         }
                     }
                 }
-                entry.events.append(commit.events);
-                entry.bids.append(commit.bids);
+                entry.events.append(std::mem::take(&mut commit.events));
+                entry.bids.append(std::mem::take(&mut commit.bids));
                 entry.due = due;
                 entry.lot = lot;
             }
@@ -498,8 +500,8 @@ impl MemoryLotStore {
                     hash: located.hash,
                     order,
                     lot,
-                    events: commit.events.into(),
-                    bids: commit.bids.into(),
+                    events: std::mem::take(&mut commit.events).into(),
+                    bids: std::mem::take(&mut commit.bids).into(),
                     due,
                 });
             }
@@ -557,9 +559,9 @@ impl LotStore for MemoryLotStore {
         Ok(shard.lots.get(hash, lot_id).map(|e| e.lot.clone()))
     }
 
-    async fn commit(&self, batch: Vec<LotCommit>) -> Vec<Result<(), StoreError>> {
+    async fn commit(&self, mut batch: Vec<LotCommit>) -> Vec<Result<(), StoreError>> {
         batch
-            .into_iter()
+            .iter_mut()
             .enumerate()
             .map(|(i, commit)| {
                 if i >= MAX_COMMIT_BATCH {
