@@ -2,7 +2,7 @@
 //! time-ordered unique ones for hosts. Both stay within 23 bytes, the size
 //! ids are stored inline (allocation-free) in the ports' id types.
 
-use hammerfall_ports::IdGenerator;
+use hammerfall_ports::{BidId, CommandId, IdError, IdGenerator, LotId, ReservationId};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,11 +19,41 @@ pub const SEQUENTIAL_DIGITS_MAX: usize = 14;
 /// by creation in the usual test sizes.
 pub const SEQUENTIAL_PAD: usize = 6;
 
+/// "00" to "99", for writing numbers two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// An id built in place: at most [`MAX_GENERATED_ID_LEN`] ASCII bytes, so
+/// the typed ids (`LotId`, `BidId`, …) are made from it without a heap
+/// allocation, and `next_id` allocates its `String` once, at its size.
+struct IdText {
+    bytes: [u8; MAX_GENERATED_ID_LEN],
+    len: usize,
+}
+
+impl IdText {
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever written; the check costs a few instructions.
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// The typed id; generated text always is a valid id.
+    fn id<'a, T: TryFrom<&'a str, Error = IdError>>(&'a self) -> T {
+        T::try_from(self.as_str()).unwrap_or_else(|e| panic!("IdGenerator broke its contract: {e}"))
+    }
+}
+
 /// Deterministic ids `id-000001`, `id-000002`, …: the same test always gets
 /// the same ids, so failures and snapshots reproduce.
 #[derive(Debug)]
 pub struct SequentialIds {
-    prefix: String,
+    /// The prefix and its dash, ready to copy.
+    head: [u8; MAX_SEQUENTIAL_PREFIX_LEN + 1],
+    head_len: usize,
     next: AtomicU64,
 }
 
@@ -47,10 +77,48 @@ impl SequentialIds {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
             "SequentialIds prefix must be 1–{MAX_SEQUENTIAL_PREFIX_LEN} ASCII letters, digits, _ or -"
         );
+        let mut head = [0; MAX_SEQUENTIAL_PREFIX_LEN + 1];
+        head[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        head[prefix.len()] = b'-';
         Self {
-            prefix: prefix.to_owned(),
+            head,
+            head_len: prefix.len() + 1,
             next: AtomicU64::new(1),
         }
+    }
+
+    /// The next id: the prefix, a dash and the counter, zero-padded to
+    /// [`SEQUENTIAL_PAD`] digits. Written by hand, not with `format!`:
+    /// benches generate ids by the million, and the formatting machinery
+    /// costs more than the rest.
+    ///
+    /// # Panics
+    /// After 10^14 − 1 ids (the id would outgrow [`MAX_GENERATED_ID_LEN`]).
+    fn next_text(&self) -> IdText {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let width = n
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1)
+            .max(SEQUENTIAL_PAD);
+        assert!(width <= SEQUENTIAL_DIGITS_MAX, "SequentialIds exhausted");
+        let mut bytes = [b'0'; MAX_GENERATED_ID_LEN];
+        bytes[..self.head.len()].copy_from_slice(&self.head);
+        let len = self.head_len + width;
+        // Zeros pad the number to `width`; its digits are written two per
+        // division, from the right.
+        bytes[self.head_len..len].fill(b'0');
+        let mut rest = n;
+        let mut at = len;
+        while rest >= 10 {
+            let pair = usize::try_from(rest % 100).unwrap_or(0) * 2;
+            rest /= 100;
+            at -= 2;
+            bytes[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 {
+            bytes[at - 1] = b'0' + u8::try_from(rest).unwrap_or(0);
+        }
+        IdText { bytes, len }
     }
 }
 
@@ -64,27 +132,24 @@ impl IdGenerator for SequentialIds {
     /// # Panics
     /// After 10^14 − 1 ids (the id would outgrow [`MAX_GENERATED_ID_LEN`]).
     fn next_id(&self) -> String {
-        let mut n = self.next.fetch_add(1, Ordering::Relaxed);
-        // Written by hand, not with `format!`: benches generate ids by the
-        // million, and the formatting machinery costs more than the rest.
-        let mut digits = [b'0'; 20];
-        let mut start = digits.len();
-        while n > 0 {
-            start -= 1;
-            digits[start] = b'0' + u8::try_from(n % 10).unwrap_or(0);
-            n /= 10;
-        }
-        let start = start.min(digits.len() - SEQUENTIAL_PAD);
-        let digits = &digits[start..];
-        assert!(
-            digits.len() <= SEQUENTIAL_DIGITS_MAX,
-            "SequentialIds exhausted"
-        );
-        let mut id = String::with_capacity(self.prefix.len() + 1 + digits.len());
-        id.push_str(&self.prefix);
-        id.push('-');
-        id.extend(digits.iter().map(|&d| char::from(d)));
-        id
+        self.next_text().as_str().to_owned()
+    }
+
+    // The typed ids straight from the stack (no `String` in between).
+    fn lot_id(&self) -> LotId {
+        self.next_text().id()
+    }
+
+    fn bid_id(&self) -> BidId {
+        self.next_text().id()
+    }
+
+    fn reservation_id(&self) -> ReservationId {
+        self.next_text().id()
+    }
+
+    fn command_id(&self) -> CommandId {
+        self.next_text().id()
     }
 }
 
@@ -107,14 +172,12 @@ const NODE_LIMIT: u64 = 62 * 62 * 62 * 62 * 62 * 62;
 /// two generators of one process never collide.
 static GENERATORS: AtomicU64 = AtomicU64::new(0);
 
-fn base62(mut n: u64, width: usize, out: &mut String) {
-    let mut digits = [b'0'; 11];
-    for slot in digits.iter_mut().take(width).rev() {
+/// Writes `n` as `width` base-62 digits (most significant first) into
+/// `out`, which is `width` bytes long.
+fn base62(mut n: u64, out: &mut [u8]) {
+    for slot in out.iter_mut().rev() {
         *slot = BASE62[usize::try_from(n % 62).unwrap_or(0)];
         n /= 62;
-    }
-    for &d in digits.iter().take(width) {
-        out.push(char::from(d));
     }
 }
 
@@ -193,14 +256,42 @@ impl Default for UniqueIds {
     }
 }
 
+impl UniqueIds {
+    fn next_text(&self) -> IdText {
+        let (ms, counter) = self.next_slot();
+        let mut text = IdText {
+            bytes: [0; MAX_GENERATED_ID_LEN],
+            len: TIME_DIGITS + COUNTER_DIGITS + NODE_DIGITS,
+        };
+        let (time, rest) = text.bytes.split_at_mut(TIME_DIGITS);
+        let (count, rest) = rest.split_at_mut(COUNTER_DIGITS);
+        base62(ms, time);
+        base62(counter, count);
+        base62(self.node, &mut rest[..NODE_DIGITS]);
+        text
+    }
+}
+
 impl IdGenerator for UniqueIds {
     fn next_id(&self) -> String {
-        let (ms, counter) = self.next_slot();
-        let mut id = String::with_capacity(TIME_DIGITS + COUNTER_DIGITS + NODE_DIGITS);
-        base62(ms, TIME_DIGITS, &mut id);
-        base62(counter, COUNTER_DIGITS, &mut id);
-        base62(self.node, NODE_DIGITS, &mut id);
-        id
+        self.next_text().as_str().to_owned()
+    }
+
+    // The typed ids straight from the stack (no `String` in between).
+    fn lot_id(&self) -> LotId {
+        self.next_text().id()
+    }
+
+    fn bid_id(&self) -> BidId {
+        self.next_text().id()
+    }
+
+    fn reservation_id(&self) -> ReservationId {
+        self.next_text().id()
+    }
+
+    fn command_id(&self) -> CommandId {
+        self.next_text().id()
     }
 }
 
@@ -225,6 +316,53 @@ mod tests {
         let ids = SequentialIds::with_prefix(&prefix);
         ids.next.store(10u64.pow(14) - 1, Ordering::Relaxed);
         assert_eq!(ids.next_id().len(), MAX_GENERATED_ID_LEN);
+    }
+
+    #[test]
+    fn typed_ids_are_the_same_text_as_next_id() {
+        let (a, b) = (
+            SequentialIds::with_prefix("x_1"),
+            SequentialIds::with_prefix("x_1"),
+        );
+        for n in 1..=1_200u64 {
+            let expected = a.next_id();
+            assert_eq!(expected, format!("x_1-{n:06}"));
+            let typed = match n % 4 {
+                0 => b.lot_id().to_string(),
+                1 => b.bid_id().to_string(),
+                2 => b.reservation_id().to_string(),
+                _ => b.command_id().to_string(),
+            };
+            assert_eq!(typed, expected);
+        }
+        for n in [
+            9,
+            10,
+            99,
+            100,
+            999_999,
+            1_000_000,
+            1_234_567,
+            12_345_678,
+            10u64.pow(14) - 1,
+        ] {
+            a.next.store(n, Ordering::Relaxed);
+            assert_eq!(a.next_id(), format!("x_1-{n:06}"));
+        }
+        let unique = UniqueIds::with_node(42);
+        let ids = [
+            unique.next_id(),
+            unique.lot_id().to_string(),
+            unique.bid_id().to_string(),
+            unique.reservation_id().to_string(),
+            unique.command_id().to_string(),
+        ];
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 18 && id.ends_with("00000g")),
+            "{ids:?}"
+        );
     }
 
     #[test]
@@ -259,9 +397,9 @@ mod tests {
     #[test]
     fn base62_is_fixed_width_and_order_preserving() {
         let enc = |n| {
-            let mut s = String::new();
-            base62(n, 4, &mut s);
-            s
+            let mut s = [0; 4];
+            base62(n, &mut s);
+            String::from_utf8_lossy(&s).into_owned()
         };
         assert_eq!(enc(0), "0000");
         assert_eq!(enc(61), "000z");

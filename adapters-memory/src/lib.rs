@@ -15,6 +15,7 @@
 //! Every limit is a named constant (`MAX_*`), checked like a durable store
 //! would, so memory-only tests do not pass where production would refuse.
 
+mod chunked;
 mod clock;
 mod credit;
 mod fault;

@@ -4,6 +4,7 @@
 //! deduplicates nothing: what is published twice is delivered twice
 //! (at-least-once; subscribers drop copies by `(lotId, sequence)`).
 
+use crate::chunked::ChunkedLog;
 use hammerfall_ports::{EventEnvelope, EventPublisher, LotId, PublishError};
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -39,13 +40,39 @@ pub enum SubscribeError {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LotLog {
-    events: VecDeque<EventEnvelope>,
+    lot_id: LotId,
+    /// Hash of `lot_id` (the shard's table never hashes an id again).
+    hash: u64,
+    /// In chunks that never move: logging copies nothing already kept.
+    events: ChunkedLog<EventEnvelope>,
     subscribers: Vec<(u64, mpsc::Sender<EventEnvelope>)>,
 }
 
-type Logs = std::collections::HashMap<LotId, LotLog, foldhash::fast::FixedState>;
+/// One shard's logs by the hash of their lot's id: the hash that chose the
+/// shard finds the log in it, so a run of events hashes its lot's id once.
+#[derive(Debug, Default)]
+struct Logs(hashbrown::HashTable<LotLog>);
+
+impl Logs {
+    fn get(&self, hash: u64, lot_id: &LotId) -> Option<&LotLog> {
+        self.0.find(hash, |l| l.hash == hash && l.lot_id == *lot_id)
+    }
+
+    /// The log of `lot_id`, created empty if it has none.
+    fn get_or_create(&mut self, hash: u64, lot_id: &LotId) -> &mut LotLog {
+        self.0
+            .entry(hash, |l| l.hash == hash && l.lot_id == *lot_id, |l| l.hash)
+            .or_insert_with(|| LotLog {
+                lot_id: lot_id.clone(),
+                hash,
+                events: ChunkedLog::default(),
+                subscribers: Vec::new(),
+            })
+            .into_mut()
+    }
+}
 
 /// Shards of the publisher's logs: workers publishing different lots
 /// rarely meet on one lock.
@@ -80,7 +107,7 @@ impl LotLog {
                 event.event.sequence <= *after || tx.try_send(event.clone()).is_ok()
             });
         }
-        self.events.push_back(event);
+        self.events.push(event);
     }
 }
 
@@ -122,13 +149,17 @@ impl MemoryEventPublisher {
         Self::default()
     }
 
-    fn lock(&self, lot_id: &LotId) -> MutexGuard<'_, Logs> {
-        // `hash % len` < len.
-        let i =
-            usize::try_from(self.hasher.hash_one(lot_id) % self.shards.len() as u64).unwrap_or(0);
-        self.shards[i]
+    /// The shard of `lot_id`, locked, and the hash of `lot_id` in it. The
+    /// shard is taken from the hash's upper half (the table places logs by
+    /// the lower bits and tells them apart by the top seven).
+    fn lock(&self, lot_id: &LotId) -> (MutexGuard<'_, Logs>, u64) {
+        let hash = self.hasher.hash_one(lot_id);
+        // `x % len` < len.
+        let i = usize::try_from((hash >> 32) % self.shards.len() as u64).unwrap_or(0);
+        let logs = self.shards[i]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (logs, hash)
     }
 
     /// Logs and fans out events, in order, one lot's run at a time (one
@@ -136,14 +167,10 @@ impl MemoryEventPublisher {
     fn publish_all(&self, events: impl IntoIterator<Item = EventEnvelope>) {
         let mut events = events.into_iter().peekable();
         while let Some(first) = events.next() {
-            let lot_id = first.lot_id.clone();
-            let mut logs = self.lock(&lot_id);
-            let log = match logs.get_mut(&lot_id) {
-                Some(log) => log,
-                None => logs.entry(lot_id.clone()).or_default(),
-            };
+            let (mut logs, hash) = self.lock(&first.lot_id);
+            let log = logs.get_or_create(hash, &first.lot_id);
             log.push(first);
-            while let Some(next) = events.next_if(|e| e.lot_id == lot_id) {
+            while let Some(next) = events.next_if(|e| e.lot_id == log.lot_id) {
                 log.push(next);
             }
         }
@@ -157,8 +184,8 @@ impl MemoryEventPublisher {
         lot_id: &LotId,
         after_sequence: u64,
     ) -> Result<Subscription, SubscribeError> {
-        let mut lots = self.lock(lot_id);
-        let log = lots.entry(lot_id.clone()).or_default();
+        let (mut logs, hash) = self.lock(lot_id);
+        let log = logs.get_or_create(hash, lot_id);
         log.subscribers.retain(|(_, tx)| !tx.is_closed());
         if log.subscribers.len() >= MAX_SUBSCRIBERS_PER_LOT {
             return Err(SubscribeError::TooManySubscribers);
@@ -185,8 +212,8 @@ impl MemoryEventPublisher {
 
     /// The kept log of `lot_id`, in publish order (duplicates included).
     pub fn published(&self, lot_id: &LotId) -> Vec<EventEnvelope> {
-        self.lock(lot_id)
-            .get(lot_id)
+        let (logs, hash) = self.lock(lot_id);
+        logs.get(hash, lot_id)
             .map(|log| log.events.iter().cloned().collect())
             .unwrap_or_default()
     }
@@ -301,6 +328,80 @@ mod tests {
         );
         let mut sub = p.subscribe(&lot("a"), 5).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sub.drain().len(), MAX_LOGGED_EVENTS_PER_LOT);
+    }
+
+    /// Kept counts and starting sequences around the kept log's chunk
+    /// edges (the chunks grow from `FIRST_CHUNK`, doubling, up to a fixed
+    /// size).
+    fn around_chunk_edges(n: u64) -> Vec<u64> {
+        let mut edges = vec![0, 1, 2, n.saturating_sub(1), n, n + 1, n + 50];
+        let mut start = crate::chunked::FIRST_CHUNK as u64;
+        while start <= n {
+            edges.extend([start - 1, start, start + 1]);
+            start = if start < crate::chunked::LAST_CHUNK as u64 {
+                start * 2
+            } else {
+                start + crate::chunked::LAST_CHUNK as u64
+            };
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+    }
+
+    #[tokio::test]
+    async fn subscribing_from_any_sequence_reads_across_chunk_edges() {
+        for total in [3u64, 4, 5, 255, 256, 257, 1_000] {
+            let p = MemoryEventPublisher::new();
+            let all: Vec<EventEnvelope> = (1..=total).map(|n| event("a", n)).collect();
+            let _ = p.publish(&all).await;
+            assert_eq!(
+                seqs(&p.published(&lot("a"))),
+                (1..=total).collect::<Vec<_>>()
+            );
+            for after in around_chunk_edges(total) {
+                let mut sub = p
+                    .subscribe(&lot("a"), after)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let expected: Vec<u64> = (after + 1..=total).collect();
+                assert_eq!(seqs(&sub.drain()), expected, "{total} kept, after {after}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_kept_log_drops_its_oldest_across_chunk_edges() {
+        let max = MAX_LOGGED_EVENTS_PER_LOT as u64;
+        let p = MemoryEventPublisher::new();
+        let mut published = 0;
+        for extra in around_chunk_edges(600) {
+            let all: Vec<EventEnvelope> = (published + 1..=max + extra)
+                .map(|n| event("a", n))
+                .collect();
+            let _ = p.publish(&all).await;
+            published = published.max(max + extra);
+            let oldest = published - max + 1;
+            let kept = seqs(&p.published(&lot("a")));
+            assert_eq!(kept.len(), MAX_LOGGED_EVENTS_PER_LOT);
+            assert_eq!((kept[0], kept[kept.len() - 1]), (oldest, published));
+            assert!(
+                kept.windows(2).all(|w| w[1] == w[0] + 1),
+                "in order, no gap"
+            );
+            if oldest > 1 {
+                assert_eq!(
+                    p.subscribe(&lot("a"), oldest - 2).err(),
+                    Some(SubscribeError::TooOld {
+                        after: oldest - 2,
+                        oldest
+                    })
+                );
+            }
+            let mut sub = p
+                .subscribe(&lot("a"), oldest - 1)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(seqs(&sub.drain()), kept);
+        }
     }
 
     #[tokio::test]

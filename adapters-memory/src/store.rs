@@ -8,6 +8,7 @@
 //! atomic. Entries are validated completely before anything is written, so
 //! a refused entry writes nothing.
 
+use crate::chunked::ChunkedLog;
 use hammerfall_engine::next_due;
 use hammerfall_ports::{
     BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, DEFAULT_PAGE_SIZE, Lot,
@@ -16,7 +17,7 @@ use hammerfall_ports::{
 };
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -56,11 +57,15 @@ pub struct InvalidCursor(pub String);
 /// One stored lot: its state, log, bid history and listing position.
 #[derive(Debug)]
 struct LotEntry {
+    /// Hash of the lot's id ([`MemoryLotStore::locate`]), kept so the
+    /// shard's table never hashes an id again when it grows.
+    hash: u64,
     /// Creation order, the listing order of [`LotStore::lots`].
     order: u64,
     lot: Lot,
-    events: Vec<SequencedEvent>,
-    bids: Vec<BidRecord>,
+    /// In chunks that never move: appending to a long log copies nothing.
+    events: ChunkedLog<SequencedEvent>,
+    bids: ChunkedLog<BidRecord>,
     /// `next_due(lot)`, as indexed in `Index::due`.
     due: Option<Timestamp>,
 }
@@ -111,20 +116,38 @@ impl Stored {
 /// reuses that hash to insert it, and the table never hashes a key again
 /// when it grows.
 ///
-/// The records live in an append-only list; the hash table holds only
-/// (hash, position) pairs. When the table doubles it moves 16 bytes per
-/// record, not the record: a hot lot's million records once made that
-/// rehash a pause of over a second (under the shard's lock).
+/// The records live in an append-only list in chunks that never move; the
+/// hash table holds only (hash, position) pairs. When the table doubles it
+/// moves 16 bytes per record, not the record: a hot lot's million records
+/// once made that rehash a pause of over a second (under the shard's lock).
 #[derive(Debug, Default)]
 struct Records {
-    entries: Vec<(CommandKey, Stored)>,
+    entries: ChunkedLog<(CommandKey, Stored)>,
     index: hashbrown::HashTable<(u64, usize)>,
 }
 
 /// The hash every [`Records`] table keys by (fixed: the tables are
-/// filled and read with hashes computed outside them).
-fn key_hash(key: &CommandKey) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x6b65_7973).hash_one(key)
+/// filled and read with hashes computed outside them): the hash of the
+/// key's lot id as the store computed it to find the lot's shard
+/// ([`MemoryLotStore::locate`]; 0 for a creation key, scoped to no lot),
+/// folded with the submitter and command id, so a key's lot id is not
+/// hashed twice. Records are still told apart by their whole key.
+fn key_hash(lot_hash: u64, key: &CommandKey) -> u64 {
+    // The texts' bytes and lengths, written straight to the hasher (the
+    // derived `Hash` goes through `Option` and `SmolStr` and costs twice as
+    // much).
+    let mut state = foldhash::fast::FixedState::with_seed(0x6b65_7973).build_hasher();
+    let submitter = key.submitter.as_ref().map_or("", ParticipantId::as_str);
+    let command_id = key.command_id.as_str();
+    state.write_u64(lot_hash);
+    state.write_u64(
+        (submitter.len() as u64) << 32
+            | (command_id.len() as u64) << 1
+            | u64::from(key.submitter.is_some()),
+    );
+    state.write(submitter.as_bytes());
+    state.write(command_id.as_bytes());
+    state.finish()
 }
 
 impl Records {
@@ -150,15 +173,48 @@ impl Records {
         self.index.insert_unique(hash, (hash, at), |&(h, _)| h);
     }
 
-    fn record(&self, key: &CommandKey) -> Option<CommandRecord> {
-        self.get(key, key_hash(key)).map(|r| r.record(key))
+    /// The record of `key`, whose lot hashes to `lot_hash` (see
+    /// [`key_hash`]).
+    fn record(&self, key: &CommandKey, lot_hash: u64) -> Option<CommandRecord> {
+        self.get(key, key_hash(lot_hash, key))
+            .map(|r| r.record(key))
     }
+}
+
+/// A shard's lots by the hash of their id: the hash that chose the shard
+/// finds the lot in it, so an entry hashes its lot's id once.
+#[derive(Debug, Default)]
+struct Lots(hashbrown::HashTable<LotEntry>);
+
+impl Lots {
+    fn get(&self, hash: u64, lot_id: &LotId) -> Option<&LotEntry> {
+        self.0
+            .find(hash, |e| e.hash == hash && e.lot.lot_id == *lot_id)
+    }
+
+    fn get_mut(&mut self, hash: u64, lot_id: &LotId) -> Option<&mut LotEntry> {
+        self.0
+            .find_mut(hash, |e| e.hash == hash && e.lot.lot_id == *lot_id)
+    }
+
+    /// Inserts a lot that is not in the table (checked by the caller,
+    /// under the same lock).
+    fn insert_new(&mut self, entry: LotEntry) {
+        self.0.insert_unique(entry.hash, entry, |e| e.hash);
+    }
+}
+
+/// Where a lot lives: the hash of its id, and the shard that hash picks.
+#[derive(Debug, Clone, Copy)]
+struct Located {
+    hash: u64,
+    shard: usize,
 }
 
 /// One shard: its lots and the idempotency records scoped to them.
 #[derive(Debug, Default)]
 struct Shard {
-    lots: FastMap<LotId, LotEntry>,
+    lots: Lots,
     commands: Records,
 }
 
@@ -212,18 +268,33 @@ impl MemoryLotStore {
         Self::default()
     }
 
-    fn shard_index(&self, lot_id: &LotId) -> usize {
-        // `hash % len` < len.
-        usize::try_from(self.hasher.hash_one(lot_id) % self.shards.len() as u64).unwrap_or(0)
+    /// The hash of `lot_id` and its shard. The shard is taken from the
+    /// hash's upper half: the shard's table places entries by the lower
+    /// bits and tells them apart by the top seven, which stay as varied as
+    /// if the shards were not there.
+    fn locate(&self, lot_id: &LotId) -> Located {
+        let hash = self.hasher.hash_one(lot_id);
+        // `x % len` < len.
+        let shard = usize::try_from((hash >> 32) % self.shards.len() as u64).unwrap_or(0);
+        Located { hash, shard }
     }
 
-    fn shard(&self, lot_id: &LotId) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[self.shard_index(lot_id)])
+    fn shard_index(&self, lot_id: &LotId) -> usize {
+        self.locate(lot_id).shard
+    }
+
+    /// The shard of `lot_id`, locked, and the lot's hash in it.
+    fn shard(&self, lot_id: &LotId) -> (MutexGuard<'_, Shard>, u64) {
+        let at = self.locate(lot_id);
+        (lock(&self.shards[at.shard]), at.hash)
     }
 
     /// Checks and writes one entry under every lock it touches.
-    fn commit_one(&self, commit: LotCommit) -> Result<(), StoreError> {
-        let home = self.shard_index(&commit.lot_id);
+    /// Takes what it writes out of `commit` (a lot state is a few hundred
+    /// bytes: moving whole entries around copied them at every call).
+    fn commit_one(&self, commit: &mut LotCommit) -> Result<(), StoreError> {
+        let at = self.locate(&commit.lot_id);
+        let home = at.shard;
         // Records whose key is scoped to another lot (never from the
         // service, but the port allows them) or to a seller (lot creation).
         let mut needed: SmallVec<[usize; 2]> = SmallVec::new();
@@ -242,11 +313,21 @@ impl MemoryLotStore {
             needed.iter().map(|&i| (i, lock(&self.shards[i]))).collect();
         let mut created = creations.then(|| lock(&self.creations));
         // Each record's key is hashed once, here, for the checks and the
-        // insert alike.
-        let hashes: SmallVec<[u64; 16]> =
-            commit.commands.iter().map(|r| key_hash(&r.key)).collect();
-        self.check(&commit, &hashes, home, &guards, created.as_deref())?;
-        self.write(commit, &hashes, home, &mut guards, created.as_deref_mut());
+        // insert alike (with the lot's hash computed above).
+        let hashes: SmallVec<[u64; 16]> = commit
+            .commands
+            .iter()
+            .map(|r| {
+                let lot_hash = match &r.key.lot_id {
+                    Some(l) if *l == commit.lot_id => at.hash,
+                    Some(l) => self.locate(l).hash,
+                    None => 0,
+                };
+                key_hash(lot_hash, &r.key)
+            })
+            .collect();
+        self.check(commit, &hashes, at, &guards, created.as_deref())?;
+        self.write(commit, &hashes, at, &mut guards, created.as_deref_mut());
         Ok(())
     }
 
@@ -255,7 +336,7 @@ impl MemoryLotStore {
         &self,
         commit: &LotCommit,
         hashes: &[u64],
-        home: usize,
+        at: Located,
         guards: &[(usize, MutexGuard<'_, Shard>)],
         creations: Option<&Records>,
     ) -> Result<(), StoreError> {
@@ -271,7 +352,8 @@ impl MemoryLotStore {
             let at = guards.partition_point(|(g, _)| *g < i);
             &guards[at].1
         };
-        let stored = shard_of(home).lots.get(&commit.lot_id);
+        let home = at.shard;
+        let stored = shard_of(home).lots.get(at.hash, &commit.lot_id);
         let matches = match stored.map(|e| e.lot.sequence) {
             None => commit.expected_sequence == 0,
             Some(seq) => commit.expected_sequence == seq && seq != 0,
@@ -332,16 +414,17 @@ impl MemoryLotStore {
     /// Writes a checked commit.
     fn write(
         &self,
-        commit: LotCommit,
+        commit: &mut LotCommit,
         hashes: &[u64],
-        home: usize,
+        located: Located,
         guards: &mut [(usize, MutexGuard<'_, Shard>)],
         mut creations: Option<&mut Records>,
     ) {
         fn at(guards: &[(usize, MutexGuard<'_, Shard>)], i: usize) -> usize {
             guards.partition_point(|(g, _)| *g < i)
         }
-        for (record, &hash) in commit.commands.into_iter().zip(hashes) {
+        let home = located.shard;
+        for (record, &hash) in std::mem::take(&mut commit.commands).into_iter().zip(hashes) {
             let (key, stored) = Stored::store(record);
             match &key.lot_id {
                 Some(l) => {
@@ -360,12 +443,12 @@ impl MemoryLotStore {
                 }
             }
         }
-        let Some(lot) = commit.lot else {
+        let Some(lot) = commit.lot.take() else {
             return;
         };
         let due = next_due(&lot);
         let shard = &mut guards[at(guards, home)].1;
-        match shard.lots.get_mut(&commit.lot_id) {
+        match shard.lots.get_mut(located.hash, &commit.lot_id) {
             Some(entry) => {
                 let order = entry.order;
                 // Indexes change only when the status or due time does (an
@@ -390,8 +473,8 @@ impl MemoryLotStore {
                         }
                     }
                 }
-                entry.events.extend(commit.events);
-                entry.bids.extend(commit.bids);
+                entry.events.append(std::mem::take(&mut commit.events));
+                entry.bids.append(std::mem::take(&mut commit.bids));
                 entry.due = due;
                 entry.lot = lot;
             }
@@ -413,16 +496,14 @@ impl MemoryLotStore {
                         index.due.insert((at, commit.lot_id.clone()));
                     }
                 }
-                shard.lots.insert(
-                    commit.lot_id,
-                    LotEntry {
-                        order,
-                        lot,
-                        events: commit.events,
-                        bids: commit.bids,
-                        due,
-                    },
-                );
+                shard.lots.insert_new(LotEntry {
+                    hash: located.hash,
+                    order,
+                    lot,
+                    events: std::mem::take(&mut commit.events).into(),
+                    bids: std::mem::take(&mut commit.bids).into(),
+                    due,
+                });
             }
         }
     }
@@ -474,12 +555,13 @@ impl Index {
 
 impl LotStore for MemoryLotStore {
     async fn load(&self, lot_id: &LotId) -> Result<Option<Lot>, StoreError> {
-        Ok(self.shard(lot_id).lots.get(lot_id).map(|e| e.lot.clone()))
+        let (shard, hash) = self.shard(lot_id);
+        Ok(shard.lots.get(hash, lot_id).map(|e| e.lot.clone()))
     }
 
-    async fn commit(&self, batch: Vec<LotCommit>) -> Vec<Result<(), StoreError>> {
+    async fn commit(&self, mut batch: Vec<LotCommit>) -> Vec<Result<(), StoreError>> {
         batch
-            .into_iter()
+            .iter_mut()
             .enumerate()
             .map(|(i, commit)| {
                 if i >= MAX_COMMIT_BATCH {
@@ -494,8 +576,11 @@ impl LotStore for MemoryLotStore {
 
     async fn command(&self, key: &CommandKey) -> Result<Option<CommandRecord>, StoreError> {
         Ok(match &key.lot_id {
-            Some(l) => self.shard(l).commands.record(key),
-            None => lock(&self.creations).record(key),
+            Some(l) => {
+                let (shard, hash) = self.shard(l);
+                shard.commands.record(key, hash)
+            }
+            None => lock(&self.creations).record(key, 0),
         })
     }
 
@@ -507,15 +592,16 @@ impl LotStore for MemoryLotStore {
         // mostly a few lots).
         let mut found = Vec::with_capacity(keys.len());
         let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
-        let mut last: Option<(&LotId, usize)> = None;
+        let mut last: Option<(&LotId, Located)> = None;
         for key in keys {
             let record = match &key.lot_id {
                 Some(l) => {
-                    let i = match last {
-                        Some((lot, i)) if lot == l => i,
-                        _ => self.shard_index(l),
+                    let at = match last {
+                        Some((lot, at)) if lot == l => at,
+                        _ => self.locate(l),
                     };
-                    last = Some((l, i));
+                    last = Some((l, at));
+                    let i = at.shard;
                     let shard = match &mut held {
                         Some((h, guard)) if *h == i => guard,
                         slot => {
@@ -523,11 +609,11 @@ impl LotStore for MemoryLotStore {
                             &mut slot.insert((i, lock(&self.shards[i]))).1
                         }
                     };
-                    shard.commands.record(key)
+                    shard.commands.record(key, at.hash)
                 }
                 None => {
                     held = None;
-                    lock(&self.creations).record(key)
+                    lock(&self.creations).record(key, 0)
                 }
             };
             found.push(record);
@@ -541,13 +627,14 @@ impl LotStore for MemoryLotStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<SequencedEvent>, StoreError> {
-        let shard = self.shard(lot_id);
-        let Some(entry) = shard.lots.get(lot_id) else {
+        let (shard, hash) = self.shard(lot_id);
+        let Some(entry) = shard.lots.get(hash, lot_id) else {
             return Ok(Vec::new());
         };
         let start = entry.events.partition_point(|e| e.sequence <= after);
-        Ok(entry.events[start..]
-            .iter()
+        Ok(entry
+            .events
+            .iter_from(start)
             .take(page_size(limit))
             .cloned()
             .collect())
@@ -563,20 +650,23 @@ impl LotStore for MemoryLotStore {
             .map(|c| decode_cursor(BIDS_CURSOR, c))
             .transpose()?
             .unwrap_or(0);
-        let shard = self.shard(lot_id);
-        let Some(entry) = shard.lots.get(lot_id) else {
+        let (shard, hash) = self.shard(lot_id);
+        let Some(entry) = shard.lots.get(hash, lot_id) else {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
             });
         };
         let start = entry.bids.partition_point(|b| b.sequence <= after);
-        let rest = &entry.bids[start..];
-        let items: Vec<BidRecord> = rest.iter().take(page_size(limit)).cloned().collect();
+        let rest = entry.bids.len() - start;
+        let items: Vec<BidRecord> = entry
+            .bids
+            .iter_from(start)
+            .take(page_size(limit))
+            .cloned()
+            .collect();
         let next_cursor = match items.last() {
-            Some(last) if rest.len() > items.len() => {
-                Some(encode_cursor(BIDS_CURSOR, last.sequence))
-            }
+            Some(last) if rest > items.len() => Some(encode_cursor(BIDS_CURSOR, last.sequence)),
             _ => None,
         };
         Ok(Page { items, next_cursor })
@@ -611,8 +701,8 @@ impl LotStore for MemoryLotStore {
         for (order, lot_id) in listed.into_iter().take(size) {
             // A lot whose status changed since the index was read (a commit
             // in flight) is left out, as it would be a moment later.
-            let shard = self.shard(&lot_id);
-            if let Some(entry) = shard.lots.get(&lot_id)
+            let (shard, hash) = self.shard(&lot_id);
+            if let Some(entry) = shard.lots.get(hash, &lot_id)
                 && query.status.is_none_or(|s| entry.lot.status == s)
             {
                 items.push(entry.lot.clone());
@@ -640,9 +730,219 @@ impl LotStore for MemoryLotStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hammerfall_engine::testkit::fixtures::{english_lot, fixed_price_lot, lot_id, t0};
+    use crate::chunked::{FIRST_CHUNK, LAST_CHUNK};
+    use hammerfall_engine::testkit::fixtures::{
+        bid_command, english_lot, fixed_price_lot, lot_id, step, t0,
+    };
     use hammerfall_ports::Duration;
     use std::error::Error as _;
+
+    /// Sequences around every chunk edge of a log of `n` events (the event
+    /// at position p has sequence p + 1), from 0 to past the end.
+    fn around_chunk_edges(n: u64) -> Vec<u64> {
+        let mut edges = vec![0, 1, 2, n - 1, n, n + 1, n + 1000, u64::MAX];
+        let mut start = 0;
+        let mut size = FIRST_CHUNK as u64;
+        while start <= n {
+            edges.extend([start.saturating_sub(1), start, start + 1]);
+            start += size;
+            if start >= FIRST_CHUNK as u64 * 2 {
+                size = (size * 2).min(LAST_CHUNK as u64);
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+    }
+
+    /// A lot with a long log (several fixed-size chunks), committed one
+    /// bid at a time: its events and bid records.
+    async fn long_lot(store: &MemoryLotStore) -> (LotId, Vec<SequencedEvent>, Vec<BidRecord>) {
+        let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::days(30));
+        let mut events = created.commit.events.clone();
+        let mut bids = Vec::new();
+        let mut state = created.lot.clone();
+        assert!(
+            store
+                .commit(vec![created.commit])
+                .await
+                .iter()
+                .all(Result::is_ok)
+        );
+        for i in 0..600 {
+            let bidder = if i % 2 == 0 { "bidder-a" } else { "bidder-b" };
+            let command = bid_command(bidder, 2_000 + 100_000 * i, &format!("bid-{i}"));
+            let step = step(&state, command, &format!("cmd-{i}"), t0());
+            assert!(!step.commit.bids.is_empty(), "bid {i} accepted");
+            events.extend(step.commit.events.iter().cloned());
+            bids.extend(step.commit.bids.iter().cloned());
+            state = step.lot;
+            assert!(
+                store
+                    .commit(vec![step.commit])
+                    .await
+                    .iter()
+                    .all(Result::is_ok)
+            );
+        }
+        assert!(
+            events.len() > 2 * LAST_CHUNK + FIRST_CHUNK,
+            "{}",
+            events.len()
+        );
+        assert!(bids.len() > 2 * LAST_CHUNK, "{}", bids.len());
+        (lot_id("lot-1"), events, bids)
+    }
+
+    #[tokio::test]
+    async fn events_read_back_across_chunk_edges() {
+        let store = MemoryLotStore::new();
+        let (lot, all, _) = long_lot(&store).await;
+        let n = all.len() as u64;
+        for after in around_chunk_edges(n) {
+            for limit in [1, 2, 5, 0, MAX_PAGE_SIZE] {
+                let got = store
+                    .events_after(&lot, after, limit)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let expected: Vec<SequencedEvent> = all
+                    .iter()
+                    .filter(|e| e.sequence > after)
+                    .take(page_size(limit))
+                    .cloned()
+                    .collect();
+                assert_eq!(got, expected, "after {after}, limit {limit}");
+            }
+        }
+        let last = store
+            .events_after(&lot, n - 1, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(last.iter().map(|e| e.sequence).collect::<Vec<_>>(), [n]);
+        let past = store.events_after(&lot, n, 10).await;
+        assert!(past.is_ok_and(|p| p.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn bid_pages_read_back_across_chunk_edges() {
+        let store = MemoryLotStore::new();
+        let (lot, _, all) = long_lot(&store).await;
+        // Every page walk, from the start and from cursors at chunk edges
+        // of the bid list, returns exactly the records after the cursor.
+        let mut cursors: Vec<u64> = around_chunk_edges(all.len() as u64)
+            .into_iter()
+            .filter_map(|i| {
+                let i = usize::try_from(i).ok()?;
+                all.get(i.checked_sub(1)?).map(|b| b.sequence)
+            })
+            .collect();
+        cursors.push(0);
+        cursors.push(u64::MAX / 2);
+        for after in cursors {
+            for limit in [1, 3, 0, MAX_PAGE_SIZE] {
+                let mut cursor = (after > 0).then(|| encode_cursor(BIDS_CURSOR, after));
+                let mut got = Vec::new();
+                loop {
+                    let page = store
+                        .bids(&lot, cursor.as_ref(), limit)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    assert!(page.items.len() <= page_size(limit));
+                    got.extend(page.items);
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                    if limit == 1 && got.len() > 5 {
+                        break;
+                    }
+                }
+                let expected: Vec<BidRecord> = all
+                    .iter()
+                    .filter(|b| b.sequence > after)
+                    .take(if limit == 1 { got.len() } else { usize::MAX })
+                    .cloned()
+                    .collect();
+                assert_eq!(got, expected, "after {after}, limit {limit}");
+            }
+        }
+        let first = store
+            .bids(&lot, None, 1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.items, all[..1]);
+        let last = encode_cursor(BIDS_CURSOR, all[all.len() - 2].sequence);
+        let page = store
+            .bids(&lot, Some(&last), 5)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (page.items.as_slice(), page.next_cursor),
+            (&all[all.len() - 1..], None)
+        );
+    }
+
+    #[tokio::test]
+    async fn records_are_found_under_whichever_lot_their_key_names() {
+        // A record scoped to another lot than its entry's (the port allows
+        // it) lives in that lot's shard, hashed with that lot's hash.
+        let store = MemoryLotStore::new();
+        let first = english_lot("lot-1", "sam", t0(), None, t0() + Duration::days(1));
+        let other = english_lot("lot-2", "sam", t0(), None, t0() + Duration::days(1));
+        let mut bid = step(&first.lot, bid_command("ann", 2_000, "b1"), "k1", t0());
+        let mut foreign = bid.commit.commands[0].clone();
+        foreign.key.lot_id = Some(lot_id("lot-2"));
+        bid.commit.commands.push(foreign.clone());
+        let created = store.commit(vec![first.commit, other.commit]).await;
+        assert!(created.iter().all(Result::is_ok));
+        let own = bid.commit.commands[0].clone();
+        assert!(store.commit(vec![bid.commit]).await[0].is_ok());
+        for record in [&own, &foreign] {
+            let found = store
+                .command(&record.key)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(found.as_ref(), Some(record));
+        }
+        let creation = hammerfall_engine::testkit::fixtures::creation_key("sam", "lot-2");
+        let mut missing = own.key.clone();
+        missing.command_id = hammerfall_engine::testkit::fixtures::cid("k2");
+        let keys = [
+            own.key.clone(),
+            foreign.key.clone(),
+            creation.clone(),
+            own.key.clone(),
+            missing,
+            foreign.key.clone(),
+        ];
+        let found = store
+            .commands(&keys)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<Option<&CommandKey>> =
+            found.iter().map(|r| r.as_ref().map(|r| &r.key)).collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(&own.key),
+                Some(&foreign.key),
+                Some(&creation),
+                Some(&own.key),
+                None,
+                Some(&foreign.key)
+            ]
+        );
+        // The foreign key is known: a second entry recording it is refused.
+        let again = step(&bid.lot, bid_command("bob", 3_000, "b2"), "k9", t0());
+        let mut again = again.commit;
+        let mut repeat = foreign.clone();
+        repeat.lot_id = lot_id("lot-1");
+        again.commands.push(repeat);
+        assert!(matches!(
+            store.commit(vec![again]).await.as_slice(),
+            [Err(StoreError::DuplicateCommand(key))] if *key == foreign.key
+        ));
+    }
 
     #[tokio::test]
     async fn a_foreign_cursor_is_an_invalid_cursor_error() {
