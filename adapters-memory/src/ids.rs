@@ -49,6 +49,10 @@ impl IdText {
 
 /// Deterministic ids `id-000001`, `id-000002`, …: the same test always gets
 /// the same ids, so failures and snapshots reproduce.
+///
+/// # Panics
+/// Its `IdGenerator` methods panic after 10^14 − 1 ids (the id would
+/// outgrow [`MAX_GENERATED_ID_LEN`]).
 #[derive(Debug)]
 pub struct SequentialIds {
     /// The prefix and its dash, ready to copy.
@@ -128,30 +132,36 @@ impl Default for SequentialIds {
     }
 }
 
-impl IdGenerator for SequentialIds {
-    /// # Panics
-    /// After 10^14 − 1 ids (the id would outgrow [`MAX_GENERATED_ID_LEN`]).
-    fn next_id(&self) -> String {
-        self.next_text().as_str().to_owned()
-    }
+/// `IdGenerator` for generators that write each id on the stack
+/// (`next_text`): the typed ids come straight from there, with no `String`
+/// in between.
+macro_rules! stack_id_generator {
+    ($($generator:ty),*) => {$(
+        impl IdGenerator for $generator {
+            fn next_id(&self) -> String {
+                self.next_text().as_str().to_owned()
+            }
 
-    // The typed ids straight from the stack (no `String` in between).
-    fn lot_id(&self) -> LotId {
-        self.next_text().id()
-    }
+            fn lot_id(&self) -> LotId {
+                self.next_text().id()
+            }
 
-    fn bid_id(&self) -> BidId {
-        self.next_text().id()
-    }
+            fn bid_id(&self) -> BidId {
+                self.next_text().id()
+            }
 
-    fn reservation_id(&self) -> ReservationId {
-        self.next_text().id()
-    }
+            fn reservation_id(&self) -> ReservationId {
+                self.next_text().id()
+            }
 
-    fn command_id(&self) -> CommandId {
-        self.next_text().id()
-    }
+            fn command_id(&self) -> CommandId {
+                self.next_text().id()
+            }
+        }
+    )*};
 }
+
+stack_id_generator!(SequentialIds, UniqueIds);
 
 /// Base-62 digits in ASCII order, so fixed-width base-62 text sorts like
 /// the numbers it encodes.
@@ -269,29 +279,6 @@ impl UniqueIds {
         base62(counter, count);
         base62(self.node, &mut rest[..NODE_DIGITS]);
         text
-    }
-}
-
-impl IdGenerator for UniqueIds {
-    fn next_id(&self) -> String {
-        self.next_text().as_str().to_owned()
-    }
-
-    // The typed ids straight from the stack (no `String` in between).
-    fn lot_id(&self) -> LotId {
-        self.next_text().id()
-    }
-
-    fn bid_id(&self) -> BidId {
-        self.next_text().id()
-    }
-
-    fn reservation_id(&self) -> ReservationId {
-        self.next_text().id()
-    }
-
-    fn command_id(&self) -> CommandId {
-        self.next_text().id()
     }
 }
 

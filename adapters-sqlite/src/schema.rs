@@ -251,11 +251,7 @@ mod tests {
         let loaded = store.load(&lot_id).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.as_ref(), war.last().map(|s| &s.lot));
         drop(store);
-        let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(version, SCHEMA_VERSION);
+        let conn = at_current_version(&path);
         let first: Vec<u8> = conn
             .query_row("SELECT substr(state, 1, 1) FROM lots", [], |r| r.get(0))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -300,10 +296,16 @@ mod tests {
             [Err(hammerfall_ports::StoreError::DuplicateCommand(_))]
         ));
         drop(store);
-        let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        at_current_version(&path);
+    }
+
+    /// The file, checked to be at this build's schema version.
+    fn at_current_version(path: &std::path::Path) -> Connection {
+        let conn = Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(version, SCHEMA_VERSION);
+        conn
     }
 }

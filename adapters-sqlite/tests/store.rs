@@ -31,6 +31,22 @@ fn merged(steps: &[Step]) -> LotCommit {
     commit
 }
 
+/// A store holding lot-1 (created) and one entry of a 150-bid war on it:
+/// the store, the creation's commit and the entry.
+async fn store_with_a_long_entry(dir: &tempfile::TempDir) -> (SqliteStore, LotCommit, LotCommit) {
+    let store = open(dir);
+    let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::hours(10));
+    let entry = merged(&bidding_war(&created.lot, 150, at(60)));
+    assert!(
+        store
+            .commit(vec![created.commit.clone(), entry.clone()])
+            .await
+            .iter()
+            .all(Result::is_ok)
+    );
+    (store, created.commit, entry)
+}
+
 #[tokio::test]
 async fn an_entry_refused_at_its_second_command_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,23 +147,13 @@ async fn concurrent_callers_share_group_commits_and_each_gets_its_own_result() {
 #[tokio::test]
 async fn a_large_entry_spans_several_log_rows_and_pages_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::hours(10));
-    let war = bidding_war(&created.lot, 150, at(60));
-    let entry = merged(&war);
+    let (store, created, entry) = store_with_a_long_entry(&dir).await;
     assert!(
         entry.events.len() > 2 * LOG_CHUNK_EVENTS,
         "fixture: several chunks"
     );
-    assert!(
-        store
-            .commit(vec![created.commit.clone(), entry.clone()])
-            .await
-            .iter()
-            .all(Result::is_ok)
-    );
     let id = lot_id("lot-1");
-    let mut all = created.commit.events.clone();
+    let mut all = created.events.clone();
     all.extend(entry.events.iter().cloned());
     for (after, limit) in [
         (0, 0),
@@ -417,17 +423,7 @@ async fn another_writer_on_the_same_file_is_seen_by_compare_and_set() {
 #[tokio::test]
 async fn batched_idempotency_lookups_answer_each_key_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::hours(10));
-    let war = bidding_war(&created.lot, 150, at(60));
-    let entry = merged(&war);
-    assert!(
-        store
-            .commit(vec![created.commit.clone(), entry.clone()])
-            .await
-            .iter()
-            .all(Result::is_ok)
-    );
+    let (store, created, entry) = store_with_a_long_entry(&dir).await;
     // Stored records, and keys no record has (another lot's, so the same
     // command ids under another scope), interleaved, with repeats.
     let other = english_lot("lot-2", "sam", t0(), None, t0() + Duration::hours(10));
@@ -450,8 +446,8 @@ async fn batched_idempotency_lookups_answer_each_key_in_order() {
             want.push(Some(record.clone()));
         }
     }
-    keys.push(created.commit.commands[0].key.clone());
-    want.push(created.commit.commands.first().cloned());
+    keys.push(created.commands[0].key.clone());
+    want.push(created.commands.first().cloned());
     // Batches of every length up to 140 (and some beyond), from varying
     // offsets: each answer in its key's place.
     for len in (0..=keys.len()).filter(|n| *n <= 140 || n % 17 == 0) {
