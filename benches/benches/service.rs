@@ -27,16 +27,14 @@
     reason = "a runnable program reports to its terminal"
 )]
 
-use chrono::Duration as ChronoDuration;
 use futures_util::future::join_all;
 use hammerfall_adapters_memory::{
     ManualClock, MemoryCreditLedger, MemoryEventPublisher, MemoryLotStore, SequentialIds,
 };
 use hammerfall_benches::bench_now;
+use hammerfall_engine::testkit::fixtures::bench_lot_creation;
 use hammerfall_engine::{Ports, Service, ServiceConfig};
-use hammerfall_ports::{
-    Actor, Command, CommandEnvelope, CreateLot, Currency, Decimal, LotId, ParticipantId, PlaceBid,
-};
+use hammerfall_ports::{Actor, Command, CommandEnvelope, Decimal, LotId, ParticipantId, PlaceBid};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -79,20 +77,7 @@ async fn create_lots(svc: &Svc, n: usize) -> Lots {
     let seller = Actor::seller(ParticipantId::new("seller").expect("id"));
     let mut lots = Vec::with_capacity(n);
     for _ in 0..n {
-        let lot_id = svc.ports().ids.lot_id();
-        let cmd = CreateLot::english(
-            lot_id.clone(),
-            seller.clone(),
-            "Bench lot",
-            Currency::USD,
-            Decimal::new(100, 2),
-            bench_now() + ChronoDuration::days(30),
-        );
-        let env = CommandEnvelope::new(
-            svc.ports().ids.command_id(),
-            lot_id.clone(),
-            Command::CreateLot(Box::new(cmd)),
-        );
+        let (lot_id, env) = bench_lot_creation(&*svc.ports().ids, &seller, bench_now());
         let created = svc.submit(env).await.expect("create");
         assert!(created.rejection().is_none());
         lots.push(lot_id);

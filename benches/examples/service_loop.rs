@@ -18,10 +18,9 @@ use hammerfall_adapters_memory::{
     ManualClock, MemoryCreditLedger, MemoryEventPublisher, MemoryLotStore, SequentialIds,
 };
 use hammerfall_benches::bench_now;
+use hammerfall_engine::testkit::fixtures::bench_lot_creation;
 use hammerfall_engine::{Ports, Service, ServiceConfig};
-use hammerfall_ports::{
-    Actor, Command, CommandEnvelope, CreateLot, Currency, Decimal, ParticipantId, PlaceBid,
-};
+use hammerfall_ports::{Actor, Command, CommandEnvelope, Decimal, ParticipantId, PlaceBid};
 use std::sync::Arc;
 
 fn arg(n: usize, default: usize) -> usize {
@@ -57,20 +56,7 @@ fn main() {
         let seller = Actor::seller(ParticipantId::new("seller").unwrap_or_else(|e| panic!("{e}")));
         let mut ids = Vec::with_capacity(lots);
         for _ in 0..lots {
-            let lot_id = svc.ports().ids.lot_id();
-            let cmd = CreateLot::english(
-                lot_id.clone(),
-                seller.clone(),
-                "Bench lot",
-                Currency::USD,
-                Decimal::new(100, 2),
-                bench_now() + chrono::Duration::days(30),
-            );
-            let env = CommandEnvelope::new(
-                svc.ports().ids.command_id(),
-                lot_id.clone(),
-                Command::CreateLot(Box::new(cmd)),
-            );
+            let (lot_id, env) = bench_lot_creation(&*svc.ports().ids, &seller, bench_now());
             let created = svc.submit(env).await.unwrap_or_else(|e| panic!("{e}"));
             assert!(created.rejection().is_none());
             ids.push(lot_id);

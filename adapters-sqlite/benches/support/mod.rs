@@ -3,13 +3,13 @@
 //! closed-loop client places (each lot's bids rise by 100.00, so every
 //! bid is accepted).
 
-use chrono::Duration as ChronoDuration;
 use hammerfall_adapters_memory::{ManualClock, SequentialIds};
 use hammerfall_adapters_sqlite::SqliteStore;
+use hammerfall_engine::testkit::fixtures::bench_lot_creation;
 use hammerfall_engine::{Ports, Service, ServiceConfig};
 use hammerfall_ports::{
-    Actor, Command, CommandEnvelope, CreateLot, Currency, Decimal, EventEnvelope, EventPublisher,
-    LotId, ParticipantId, PlaceBid, PublishError,
+    Actor, Command, CommandEnvelope, Decimal, EventEnvelope, EventPublisher, LotId, ParticipantId,
+    PlaceBid, PublishError,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -94,20 +94,7 @@ pub async fn create_lots(svc: &Svc, n: usize) -> Lots {
     let now = svc.ports().clock.now();
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
-        let lot_id = svc.ports().ids.lot_id();
-        let cmd = CreateLot::english(
-            lot_id.clone(),
-            seller.clone(),
-            "Bench lot",
-            Currency::USD,
-            Decimal::new(100, 2),
-            now + ChronoDuration::days(30),
-        );
-        let env = CommandEnvelope::new(
-            svc.ports().ids.command_id(),
-            lot_id.clone(),
-            Command::CreateLot(Box::new(cmd)),
-        );
+        let (lot_id, env) = bench_lot_creation(&*svc.ports().ids, &seller, now);
         let svc = svc.clone();
         tasks.push(tokio::spawn(async move {
             let created = svc.submit(env).await.expect("create");

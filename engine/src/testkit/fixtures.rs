@@ -5,8 +5,8 @@
 use crate::{apply, create, create_from, judge};
 use hammerfall_ports::{
     Accepted, Actor, BidId, BidRecord, Command, CommandEnvelope, CommandId, CommandKey,
-    CommandOutcome, CommandRecord, CreateLot, Currency, Decimal, Duration, EventEnvelope, Lot,
-    LotCommit, LotId, Money, ParticipantId, PlaceBid, SequencedEvent, Timestamp,
+    CommandOutcome, CommandRecord, CreateLot, Currency, Decimal, Duration, EventEnvelope,
+    IdGenerator, Lot, LotCommit, LotId, Money, ParticipantId, PlaceBid, SequencedEvent, Timestamp,
 };
 
 /// The instant every check starts from: 2030-01-01T00:00:00Z, fixed so that
@@ -243,4 +243,30 @@ pub fn queued_bid(lot: &str, submitter: &str, command_id: &str) -> CommandEnvelo
         lot_id(lot),
         bid_command(submitter, 2_000, &format!("{lot}-{command_id}")),
     )
+}
+
+/// The creation of a lot for benches and load runs: English, in USD,
+/// starting at 1.00, ending 30 days after `now`, sold by `seller`, its lot
+/// and command ids from `ids`. Every bench that bids on many lots creates
+/// them with this, so their figures are for the same lots.
+pub fn bench_lot_creation(
+    ids: &dyn IdGenerator,
+    seller: &Actor,
+    now: Timestamp,
+) -> (LotId, CommandEnvelope) {
+    let lot_id = ids.lot_id();
+    let create = CreateLot::english(
+        lot_id.clone(),
+        seller.clone(),
+        "Bench lot",
+        Currency::USD,
+        Decimal::new(100, 2),
+        now + Duration::days(30),
+    );
+    let envelope = CommandEnvelope::new(
+        ids.command_id(),
+        lot_id.clone(),
+        Command::CreateLot(Box::new(create)),
+    );
+    (lot_id, envelope)
 }
