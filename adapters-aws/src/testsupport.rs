@@ -10,10 +10,8 @@
 
 use crate::setup::{self, QueueUrls};
 use crate::{AwsSettings, DynamoLotStore, SqsCommandQueue};
-use hammerfall_ports::{
-    Actor, BidId, Command, CommandEnvelope, CommandId, CreateLot, Currency, Decimal, LotId,
-    ParticipantId, PlaceBid, Timestamp,
-};
+use hammerfall_engine::testkit::fixtures::create_english_envelope;
+use hammerfall_ports::{CommandEnvelope, LotId, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The variable that names the local AWS-compatible server.
@@ -103,54 +101,12 @@ pub async fn messages_in(client: &aws_sdk_sqs::Client, url: &str) -> usize {
 
 // ----------------------------------------------------------- commands --
 
-/// A participant id (panics if `s` is not one).
-pub fn pid(s: &str) -> ParticipantId {
-    ParticipantId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A lot id (panics if `s` is not one).
-pub fn lid(s: &str) -> LotId {
-    LotId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A command id (panics if `s` is not one).
-pub fn cid(s: &str) -> CommandId {
-    CommandId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `minor` hundredths as a decimal (`cents(1250)` is 12.50).
-pub fn cents(minor: i64) -> Decimal {
-    Decimal::new(minor, 2)
-}
+pub use hammerfall_engine::testkit::fixtures::{
+    bid_envelope as bid, cents, cid, lot_id as lid, pid,
+};
 
 /// An English lot by `seller`, starting at 10.00 USD, ending at `ends_at`.
 /// Its command id is `create-<lot>`.
 pub fn create_english(lot: &LotId, seller: &str, ends_at: Timestamp) -> CommandEnvelope {
-    let request = CreateLot::english(
-        lot.clone(),
-        Actor::seller(pid(seller)),
-        "Lamp",
-        Currency::USD,
-        cents(1000),
-        ends_at,
-    );
-    CommandEnvelope::new(
-        cid(&format!("create-{lot}")),
-        lot.clone(),
-        Command::CreateLot(Box::new(request)),
-    )
-}
-
-/// `bidder` bids a maximum of `amount` under command id `key`.
-pub fn bid(lot: &LotId, bidder: &str, amount: Decimal, key: &str) -> CommandEnvelope {
-    CommandEnvelope::new(
-        cid(key),
-        lot.clone(),
-        Command::PlaceBid(PlaceBid {
-            bidder: Actor::bidder(pid(bidder)),
-            amount,
-            currency: None,
-            bid_id: BidId::new(format!("bid.{lot}.{key}")).unwrap_or_else(|e| panic!("{e}")),
-        }),
-    )
+    create_english_envelope(lot, seller, ends_at, |_| {})
 }

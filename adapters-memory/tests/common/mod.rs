@@ -16,10 +16,10 @@ use hammerfall_engine::{
     replay,
 };
 use hammerfall_ports::{
-    Accepted, Actor, BidId, BidOutcome, BidRecord, Command, CommandEnvelope, CommandId, CommandKey,
-    CommandOutcome, CommandRecord, CreateLot, CreditLedger, Currency, Cursor, Decimal, Duration,
-    Lot, LotCommit, LotId, LotQuery, LotStore, MAX_PAGE_SIZE, Money, Page, ParticipantId, PlaceBid,
-    ReservationId, Roles, SequencedEvent, StoreError, Timestamp,
+    Accepted, Actor, BidOutcome, BidRecord, Command, CommandEnvelope, CommandKey, CommandOutcome,
+    CommandRecord, CreateLot, CreditLedger, Currency, Cursor, Duration, Lot, LotCommit, LotId,
+    LotQuery, LotStore, MAX_PAGE_SIZE, Money, Page, ParticipantId, ReservationId, Roles,
+    SequencedEvent, StoreError, Timestamp,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,26 +33,18 @@ pub fn t0() -> Timestamp {
     Timestamp::from_timestamp(MANUAL_CLOCK_START_SECS, 0).unwrap()
 }
 
-pub fn pid(s: &str) -> ParticipantId {
-    ParticipantId::new(s).unwrap()
-}
-
-pub fn cid(s: &str) -> CommandId {
-    CommandId::new(s).unwrap()
-}
-
-pub fn lid(s: &str) -> LotId {
-    LotId::new(s).unwrap()
-}
+#[allow(
+    unused_imports,
+    reason = "each test binary uses a different part of the shared builders"
+)]
+pub use hammerfall_engine::testkit::fixtures::{
+    bid_envelope as bid, bid_envelope_as as bid_as, cents, cid,
+    create_english_envelope as create_english, lot_id as lid, pid,
+};
 
 /// `minor` cents of USD.
 pub fn usd(minor: i64) -> Money {
     Money::from_minor(minor, Currency::USD)
-}
-
-/// `minor` hundredths as a decimal (`cents(1250)` is 12.50).
-pub fn cents(minor: i64) -> Decimal {
-    Decimal::new(minor, 2)
 }
 
 pub fn admin() -> Actor {
@@ -196,30 +188,6 @@ impl<S: LotStore, L: CreditLedger, P: hammerfall_ports::EventPublisher> World<S,
 
 // ----------------------------------------------------------- commands --
 
-/// An English lot by `seller` ending at `ends_at`, starting at 10.00 USD;
-/// `tune` sets the optional terms. Its command id is `create-<lot>`.
-pub fn create_english(
-    lot: &LotId,
-    seller: &str,
-    ends_at: Timestamp,
-    tune: impl FnOnce(&mut CreateLot),
-) -> CommandEnvelope {
-    let mut request = CreateLot::english(
-        lot.clone(),
-        Actor::seller(pid(seller)),
-        "Lamp",
-        Currency::USD,
-        cents(1000),
-        ends_at,
-    );
-    tune(&mut request);
-    CommandEnvelope::new(
-        cid(&format!("create-{lot}")),
-        lot.clone(),
-        Command::CreateLot(Box::new(request)),
-    )
-}
-
 /// A fixed-price listing by `seller` at `price_minor` cents.
 pub fn create_fixed(
     lot: &LotId,
@@ -239,25 +207,6 @@ pub fn create_fixed(
         cid(&format!("create-{lot}")),
         lot.clone(),
         Command::CreateLot(Box::new(request)),
-    )
-}
-
-/// `bidder` bids a maximum of `amount` under command id `key`; the bid id
-/// is derived from lot and key, so a twin run gets the same one.
-pub fn bid(lot: &LotId, bidder: &str, amount: Decimal, key: &str) -> CommandEnvelope {
-    bid_as(lot, Actor::bidder(pid(bidder)), amount, key)
-}
-
-pub fn bid_as(lot: &LotId, bidder: Actor, amount: Decimal, key: &str) -> CommandEnvelope {
-    CommandEnvelope::new(
-        cid(key),
-        lot.clone(),
-        Command::PlaceBid(PlaceBid {
-            bidder,
-            amount,
-            currency: None,
-            bid_id: BidId::new(format!("bid.{lot}.{key}")).unwrap(),
-        }),
     )
 }
 

@@ -270,3 +270,55 @@ pub fn bench_lot_creation(
     );
     (lot_id, envelope)
 }
+
+/// `minor` hundredths as a decimal (`cents(1250)` is 12.50): a command's
+/// amount, before the lot's currency gives it its scale.
+pub fn cents(minor: i64) -> Decimal {
+    Decimal::new(minor, 2)
+}
+
+/// The creation of an English lot by `seller`, starting at 10.00 USD and
+/// ending at `ends_at`; `tune` sets the optional terms. Its command id is
+/// `create-<lot>`. The service tests of every adapter submit this.
+pub fn create_english_envelope(
+    lot: &LotId,
+    seller: &str,
+    ends_at: Timestamp,
+    tune: impl FnOnce(&mut CreateLot),
+) -> CommandEnvelope {
+    let mut request = CreateLot::english(
+        lot.clone(),
+        Actor::seller(pid(seller)),
+        "Lamp",
+        Currency::USD,
+        cents(1000),
+        ends_at,
+    );
+    tune(&mut request);
+    CommandEnvelope::new(
+        cid(&format!("create-{lot}")),
+        lot.clone(),
+        Command::CreateLot(Box::new(request)),
+    )
+}
+
+/// `bidder` bids a maximum of `amount` under command id `key`; the bid id
+/// is derived from lot and key, so a twin run gets the same one.
+pub fn bid_envelope_as(lot: &LotId, bidder: Actor, amount: Decimal, key: &str) -> CommandEnvelope {
+    CommandEnvelope::new(
+        cid(key),
+        lot.clone(),
+        Command::PlaceBid(PlaceBid {
+            bidder,
+            amount,
+            currency: None,
+            bid_id: BidId::new(format!("bid.{lot}.{key}"))
+                .unwrap_or_else(|e| panic!("bad test bid id: {e}")),
+        }),
+    )
+}
+
+/// [`bid_envelope_as`] by the bidder `bidder`.
+pub fn bid_envelope(lot: &LotId, bidder: &str, amount: Decimal, key: &str) -> CommandEnvelope {
+    bid_envelope_as(lot, Actor::bidder(pid(bidder)), amount, key)
+}
