@@ -65,9 +65,56 @@ struct LotEntry {
     lot: Lot,
     /// In chunks that never move: appending to a long log copies nothing.
     events: ChunkedLog<SequencedEvent>,
-    bids: ChunkedLog<BidRecord>,
+    bids: BidHistory,
     /// `next_due(lot)`, as indexed in `Index::due`.
     due: Option<Timestamp>,
+}
+
+/// A lot's bid history. The service commits exactly the records a lot's
+/// events imply (one per `BidAccepted`, [`BidRecord::are_implied_by`]), so
+/// the store keeps the events alone and derives the history from them when
+/// it is read: a bid does not keep a second, 104-byte copy of itself in
+/// fresh memory (whose page faults were a large share of a hot lot's
+/// cost). A writer that commits other records (the port allows any that
+/// belong to the entry's new events) switches the lot to keeping its
+/// history as given, from then on.
+#[derive(Debug)]
+enum BidHistory {
+    /// Exactly the records the lot's events imply.
+    Implied,
+    /// As committed.
+    Kept(ChunkedLog<BidRecord>),
+}
+
+impl BidHistory {
+    /// A new lot's history: its first entry's `events` and `bids`.
+    fn new(events: &[SequencedEvent], bids: Vec<BidRecord>) -> Self {
+        if BidRecord::are_implied_by(events, &bids) {
+            Self::Implied
+        } else {
+            Self::Kept(bids.into())
+        }
+    }
+
+    /// Adds an entry's `bids`, for its new `events`; `log` is the lot's log
+    /// before them.
+    fn add(
+        &mut self,
+        log: &ChunkedLog<SequencedEvent>,
+        events: &[SequencedEvent],
+        bids: Vec<BidRecord>,
+    ) {
+        match self {
+            Self::Kept(kept) => kept.append(bids),
+            Self::Implied if BidRecord::are_implied_by(events, &bids) => {}
+            Self::Implied => {
+                let mut kept: ChunkedLog<BidRecord> = ChunkedLog::default();
+                kept.extend(log.iter().filter_map(BidRecord::implied_by));
+                kept.append(bids);
+                *self = Self::Kept(kept);
+            }
+        }
+    }
 }
 
 /// An idempotency record as stored: everything but its key, which is the
@@ -473,8 +520,9 @@ impl MemoryLotStore {
                         }
                     }
                 }
+                let bids = std::mem::take(&mut commit.bids);
+                entry.bids.add(&entry.events, &commit.events, bids);
                 entry.events.append(std::mem::take(&mut commit.events));
-                entry.bids.append(std::mem::take(&mut commit.bids));
                 entry.due = due;
                 entry.lot = lot;
             }
@@ -500,8 +548,8 @@ impl MemoryLotStore {
                     hash: located.hash,
                     order,
                     lot,
+                    bids: BidHistory::new(&commit.events, std::mem::take(&mut commit.bids)),
                     events: std::mem::take(&mut commit.events).into(),
-                    bids: std::mem::take(&mut commit.bids).into(),
                     due,
                 });
             }
@@ -516,6 +564,13 @@ fn page_size(limit: usize) -> usize {
         0 => DEFAULT_PAGE_SIZE,
         n => n.min(MAX_PAGE_SIZE),
     }
+}
+
+/// Up to `size` items of `items`, and whether more follow.
+fn page<T>(mut items: impl Iterator<Item = T>, size: usize) -> (Vec<T>, bool) {
+    let page: Vec<T> = items.by_ref().take(size).collect();
+    let more = items.next().is_some();
+    (page, more)
 }
 
 fn encode_cursor(prefix: &str, position: u64) -> Cursor {
@@ -657,16 +712,20 @@ impl LotStore for MemoryLotStore {
                 next_cursor: None,
             });
         };
-        let start = entry.bids.partition_point(|b| b.sequence <= after);
-        let rest = entry.bids.len() - start;
-        let items: Vec<BidRecord> = entry
-            .bids
-            .iter_from(start)
-            .take(page_size(limit))
-            .cloned()
-            .collect();
+        let size = page_size(limit);
+        let (items, more) = match &entry.bids {
+            BidHistory::Kept(kept) => {
+                let start = kept.partition_point(|b| b.sequence <= after);
+                page(kept.iter_from(start).cloned(), size)
+            }
+            BidHistory::Implied => {
+                let start = entry.events.partition_point(|e| e.sequence <= after);
+                let log = entry.events.iter_from(start);
+                page(log.filter_map(BidRecord::implied_by), size)
+            }
+        };
         let next_cursor = match items.last() {
-            Some(last) if rest > items.len() => Some(encode_cursor(BIDS_CURSOR, last.sequence)),
+            Some(last) if more => Some(encode_cursor(BIDS_CURSOR, last.sequence)),
             _ => None,
         };
         Ok(Page { items, next_cursor })
@@ -758,6 +817,17 @@ mod tests {
     /// A lot with a long log (several fixed-size chunks), committed one
     /// bid at a time: its events and bid records.
     async fn long_lot(store: &MemoryLotStore) -> (LotId, Vec<SequencedEvent>, Vec<BidRecord>) {
+        long_lot_altered(store, None).await
+    }
+
+    /// [`long_lot`], but bid `altered` (if any) is committed with a bid
+    /// record its event does not imply (placed a second later), as the
+    /// port allows a writer to: the store keeps the history as given from
+    /// then on.
+    async fn long_lot_altered(
+        store: &MemoryLotStore,
+        altered: Option<usize>,
+    ) -> (LotId, Vec<SequencedEvent>, Vec<BidRecord>) {
         let created = english_lot("lot-1", "sam", t0(), None, t0() + Duration::days(30));
         let mut events = created.commit.events.clone();
         let mut bids = Vec::new();
@@ -772,8 +842,13 @@ mod tests {
         for i in 0..600 {
             let bidder = if i % 2 == 0 { "bidder-a" } else { "bidder-b" };
             let command = bid_command(bidder, 2_000 + 100_000 * i, &format!("bid-{i}"));
-            let step = step(&state, command, &format!("cmd-{i}"), t0());
+            let mut step = step(&state, command, &format!("cmd-{i}"), t0());
             assert!(!step.commit.bids.is_empty(), "bid {i} accepted");
+            if altered.is_some_and(|a| usize::try_from(i).ok() == Some(a)) {
+                step.commit.bids[0].placed_at += Duration::seconds(1);
+                let implied = BidRecord::are_implied_by(&step.commit.events, &step.commit.bids);
+                assert!(!implied, "bid {i} altered");
+            }
             events.extend(step.commit.events.iter().cloned());
             bids.extend(step.commit.bids.iter().cloned());
             state = step.lot;
@@ -825,8 +900,22 @@ mod tests {
 
     #[tokio::test]
     async fn bid_pages_read_back_across_chunk_edges() {
+        // Implied by the events throughout; kept as given from the first
+        // bid; and from a bid in the middle, after 300 implied ones.
+        for altered in [None, Some(0), Some(300)] {
+            bid_pages_read_back(altered).await;
+        }
+    }
+
+    async fn bid_pages_read_back(altered: Option<usize>) {
         let store = MemoryLotStore::new();
-        let (lot, _, all) = long_lot(&store).await;
+        let (lot, _, all) = long_lot_altered(&store, altered).await;
+        let implied = {
+            let (shard, hash) = store.shard(&lot);
+            let entry = shard.lots.get(hash, &lot);
+            entry.map(|e| matches!(e.bids, BidHistory::Implied))
+        };
+        assert_eq!(implied, Some(altered.is_none()), "{altered:?}");
         // Every page walk, from the start and from cursors at chunk edges
         // of the bid list, returns exactly the records after the cursor.
         let mut cursors: Vec<u64> = around_chunk_edges(all.len() as u64)
@@ -863,7 +952,7 @@ mod tests {
                     .take(if limit == 1 { got.len() } else { usize::MAX })
                     .cloned()
                     .collect();
-                assert_eq!(got, expected, "after {after}, limit {limit}");
+                assert_eq!(got, expected, "{altered:?}: after {after}, limit {limit}");
             }
         }
         let first = store

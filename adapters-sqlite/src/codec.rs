@@ -8,7 +8,7 @@
 use crate::compact;
 use hammerfall_ports::{
     BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, DEFAULT_PAGE_SIZE,
-    Event, FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome, ParticipantId,
+    FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome, ParticipantId,
     SequencedEvent, Settlement, StoreError, Timestamp,
 };
 use serde::de::DeserializeOwned;
@@ -269,33 +269,6 @@ pub(crate) fn implied_bids(events: &[SequencedEvent]) -> Vec<BidRecord> {
     events.iter().filter_map(BidRecord::implied_by).collect()
 }
 
-/// True if `bids` are exactly [`implied_bids`]`(events)`, without
-/// building them (every bid entry asks).
-pub(crate) fn are_implied_bids(events: &[SequencedEvent], bids: &[BidRecord]) -> bool {
-    let mut bids = bids.iter();
-    for e in events {
-        let Event::BidAccepted(bid) = &e.event else {
-            continue;
-        };
-        let Some(record) = bids.next() else {
-            return false;
-        };
-        let outcome = bid.outcome();
-        if record.bid_id != bid.bid_id
-            || record.bid_number != bid.bid_number
-            || record.sequence != e.sequence
-            || record.bidder_id != bid.bidder_id
-            || record.maximum != bid.maximum
-            || record.current_price != bid.current_price
-            || record.placed_at != e.occurred_at
-            || record.outcome != outcome
-        {
-            return false;
-        }
-    }
-    bids.next().is_none()
-}
-
 /// A timestamp as Unix nanoseconds, clamped to `i64` (years 1677–2262;
 /// anything outside sorts before or after every real time).
 pub(crate) fn nanos(at: Timestamp) -> i64 {
@@ -384,7 +357,7 @@ pub(crate) fn bids_after(cursor: Option<&Cursor>) -> Result<i64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hammerfall_ports::{BidOutcome, CommandId, LotId, ParticipantId};
+    use hammerfall_ports::{BidOutcome, CommandId, Event, LotId, ParticipantId};
 
     #[test]
     fn command_keys_of_different_scopes_never_collide() {
@@ -453,19 +426,19 @@ mod tests {
         assert_eq!(bids.len(), 6);
         assert_eq!(implied_bids(&events), bids);
         assert_eq!(implied_bids(&events), bid_records(&events));
-        assert!(are_implied_bids(&events, &bids));
-        assert!(!are_implied_bids(&events, &bids[1..]));
+        assert!(BidRecord::are_implied_by(&events, &bids));
+        assert!(!BidRecord::are_implied_by(&events, &bids[1..]));
         let last_bid = events
             .iter()
             .rposition(|e| matches!(e.event, Event::BidAccepted(_)))
             .unwrap_or_else(|| panic!("no bid"));
-        assert!(!are_implied_bids(&events[..last_bid], &bids));
+        assert!(!BidRecord::are_implied_by(&events[..last_bid], &bids));
         let mut other = bids.clone();
         other[2].outcome = match other[2].outcome {
             BidOutcome::Leading => BidOutcome::Outbid,
             BidOutcome::Outbid => BidOutcome::Leading,
         };
-        assert!(!are_implied_bids(&events, &other));
+        assert!(!BidRecord::are_implied_by(&events, &other));
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn chunks(commit: &LotCommit) -> Result<Vec<LogChunk>, StoreError> {
             events: codec::encode_events(events)?,
             bids: if these.is_empty() {
                 None
-            } else if codec::are_implied_bids(events, these) {
+            } else if hammerfall_ports::BidRecord::are_implied_by(events, these) {
                 // Read back from the events (queries::bids).
                 Some(Vec::new())
             } else {

@@ -710,6 +710,34 @@ impl BidRecord {
             outcome: bid.outcome(),
         })
     }
+
+    /// True if `bids` are exactly the records `events` imply (one
+    /// [`BidRecord::implied_by`] per `BidAccepted`, in order), checked
+    /// without building them: what the service commits, so a store can
+    /// keep the events alone and derive the history from them.
+    pub fn are_implied_by(events: &[crate::event::SequencedEvent], bids: &[BidRecord]) -> bool {
+        let mut bids = bids.iter();
+        for e in events {
+            let crate::event::Event::BidAccepted(bid) = &e.event else {
+                continue;
+            };
+            let Some(record) = bids.next() else {
+                return false;
+            };
+            if record.bid_id != bid.bid_id
+                || record.bid_number != bid.bid_number
+                || record.sequence != e.sequence
+                || record.bidder_id != bid.bidder_id
+                || record.maximum != bid.maximum
+                || record.current_price != bid.current_price
+                || record.placed_at != e.occurred_at
+                || record.outcome != bid.outcome()
+            {
+                return false;
+            }
+        }
+        bids.next().is_none()
+    }
 }
 
 /// A bid's outcome when it was placed.
