@@ -10,6 +10,11 @@
 //! written nothing, and a refused later one (a stored key, or a key the
 //! entry repeats) deletes the records the entry inserted before it, by
 //! row id, before the entry is refused.
+//!
+//! A request of many entries that only move lots the writer knows (a
+//! group commit of bids) is written together instead, a few multi-row
+//! statements for all of its entries ([`write_together`]), with the same
+//! rows as a result.
 
 use crate::codec::{self, InvalidCommit};
 use crate::writer::Fail;
@@ -362,6 +367,210 @@ pub(crate) fn write_entry(
     Ok(())
 }
 
+/// Rows one multi-row statement of [`write_together`] writes: a run's
+/// rows go out in statements of these sizes, largest first, so the writer
+/// prepares (and caches) a dozen statements, not one per count.
+const ROWS_PER_STATEMENT: [usize; 4] = [64, 16, 4, 1];
+
+/// Fewest rows for which [`write_together`] is worth its extra read (the
+/// records' largest row id) and its plan.
+const TOGETHER_MIN_ROWS: usize = 8;
+
+/// The multi-row statements of [`write_together`], per row count of
+/// [`ROWS_PER_STATEMENT`].
+struct RowStatements {
+    commands: [String; 4],
+    log: [String; 4],
+}
+
+fn row_statements() -> &'static RowStatements {
+    static SQL: std::sync::OnceLock<RowStatements> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let values = |n: usize, row: &str| vec![row; n].join(", ");
+        RowStatements {
+            commands: ROWS_PER_STATEMENT.map(|n| {
+                format!(
+                    "INSERT OR IGNORE INTO idempotency (command, lot, submitter, body) VALUES {}",
+                    values(n, "(?, ?, ?, ?)")
+                )
+            }),
+            log: ROWS_PER_STATEMENT.map(|n| {
+                format!(
+                    "INSERT OR FAIL INTO log (lot, first_sequence, last_sequence, events, bids)
+                     VALUES {}",
+                    values(n, "(?, ?, ?, ?, ?)")
+                )
+            }),
+        }
+    })
+}
+
+/// Runs `statements` (one per size of [`ROWS_PER_STATEMENT`]) over
+/// `values`, `columns` per row, largest statements first; the rows they
+/// changed.
+fn execute_rows(
+    conn: &Connection,
+    statements: &[String; 4],
+    columns: usize,
+    values: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<usize> {
+    let rows = values.len() / columns;
+    let (mut done, mut changed) = (0, 0);
+    while done < rows {
+        let (size, sql) = ROWS_PER_STATEMENT
+            .iter()
+            .zip(statements)
+            .find(|(n, _)| **n <= rows - done)
+            .unwrap_or((&1, &statements[3]));
+        let these = &values[done * columns..(done + size) * columns];
+        changed += conn
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(these))?;
+        done += size;
+    }
+    Ok(changed)
+}
+
+/// The entries' lots as the writer knows them, if every entry can be
+/// written by [`write_together`]: each moves an existing lot the writer
+/// remembers (no read), its compare-and-set holds, neither its status nor
+/// its due time changes (no listing index is touched), no other entry of
+/// the request is for the same lot, and its command records are scoped to
+/// its lot (so no two entries can hold the same key). Anything else (a new
+/// lot, a conflict to report, a lot written twice) is written entry by
+/// entry.
+fn together_plan(cache: &LotCache, entries: &[EncodedCommit]) -> Option<Vec<Stored>> {
+    let mut plan = Vec::with_capacity(entries.len());
+    let mut lots = std::collections::HashSet::with_capacity_and_hasher(
+        entries.len(),
+        foldhash::fast::RandomState::default(),
+    );
+    for entry in entries {
+        let stored = cache.get(&entry.lot_id)?;
+        let fits = stored.sequence == entry.expected
+            && stored.sequence != 0
+            && entry.lot.as_ref().is_none_or(|lot| {
+                lot.terms.is_none()
+                    && lot.status == stored.status
+                    && lot.next_due == stored.next_due
+            })
+            && entry.commands.iter().all(|c| {
+                c.key
+                    .lot_id
+                    .as_ref()
+                    .is_some_and(|l| l.as_str() == entry.lot_id)
+            })
+            && lots.insert(entry.lot_id.as_str());
+        if !fits {
+            return None;
+        }
+        plan.push(stored);
+    }
+    Some(plan)
+}
+
+/// Writes a commit request's entries together, in a few multi-row
+/// statements for all of them (command records, then `log` rows; then
+/// each lot's state), when [`together_plan`] allows: a group commit of
+/// bids on many lots otherwise runs three statements per bid, and a
+/// statement's own cost (its cursors, the B-trees descended from their
+/// roots, its end) was a large share of what a bid cost the writer.
+///
+/// Every entry is written as if alone. The records' keys go in with
+/// `INSERT OR IGNORE`; if any key is stored already, the rows this insert
+/// added are deleted again and false is returned, with nothing written:
+/// the caller then writes the entries one by one, which refuses exactly
+/// the entries that hold a stored key. True when every entry is written
+/// (each one's result is `Ok`). An `Err` leaves the transaction in an
+/// unknown state: the group must fail.
+pub(crate) fn write_together(
+    conn: &Connection,
+    cache: &mut LotCache,
+    entries: &[EncodedCommit],
+) -> rusqlite::Result<bool> {
+    let rows: usize = entries
+        .iter()
+        .map(|e| e.commands.len() + e.log.len() + usize::from(e.lot.is_some()))
+        .sum();
+    if rows < TOGETHER_MIN_ROWS {
+        return Ok(false);
+    }
+    let Some(plan) = together_plan(cache, entries) else {
+        return Ok(false);
+    };
+    let sql = row_statements();
+    let keys: Vec<[&str; 3]> = entries
+        .iter()
+        .flat_map(|e| e.commands.iter().map(|c| codec::command_key(&c.key)))
+        .collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(4 * keys.len());
+    let bodies = entries
+        .iter()
+        .flat_map(|e| e.commands.iter().map(|c| &c.body));
+    for (key, body) in keys.iter().zip(bodies) {
+        values.extend([&key[0] as &dyn rusqlite::ToSql, &key[1], &key[2], body]);
+    }
+    // The records' row ids follow the largest one (`INTEGER PRIMARY KEY`
+    // without AUTOINCREMENT), so what this insert added is the rows past
+    // it. `OR IGNORE` skips a stored key; `OR FAIL` below never rolls a
+    // statement back: neither needs a statement journal (a copy of every
+    // page a multi-row statement touches, which a savepoint would need
+    // too), and any error fails the whole group.
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(id) FROM idempotency")?
+        .query_row([], |r| r.get(0))?;
+    let inserted = execute_rows(conn, &sql.commands, 4, &values)?;
+    if inserted != keys.len() {
+        let undone = conn
+            .prepare_cached("DELETE FROM idempotency WHERE id > ?1")?
+            .execute([last.unwrap_or(0)])?;
+        if undone != inserted {
+            return Err(rusqlite::Error::StatementChangedRows(undone));
+        }
+        return Ok(false);
+    }
+    values.clear();
+    for (entry, stored) in entries.iter().zip(&plan) {
+        if entry.lot.is_some() {
+            for chunk in &entry.log {
+                values.extend([
+                    &stored.key as &dyn rusqlite::ToSql,
+                    &chunk.first,
+                    &chunk.last,
+                    &chunk.events,
+                    &chunk.bids,
+                ]);
+            }
+        }
+    }
+    execute_rows(conn, &sql.log, 5, &values)?;
+    let mut update =
+        conn.prepare_cached("UPDATE OR FAIL lots SET sequence = ?2, state = ?3 WHERE key = ?1")?;
+    for (entry, stored) in entries.iter().zip(&plan) {
+        if let Some(lot) = &entry.lot {
+            let updated = update.execute(params![stored.key, lot.sequence, lot.state])?;
+            if updated != 1 {
+                // A remembered lot row that is not there: the cache is
+                // wrong, and the group must not commit.
+                return Err(rusqlite::Error::StatementChangedRows(updated));
+            }
+        }
+    }
+    for (entry, stored) in entries.iter().zip(plan) {
+        let written = match &entry.lot {
+            Some(lot) => Stored {
+                key: stored.key,
+                sequence: lot.sequence,
+                status: lot.status,
+                next_due: lot.next_due,
+            },
+            None => stored,
+        };
+        cache.record(&entry.lot_id, written);
+    }
+    Ok(true)
+}
+
 /// The lot's stored row, if any (the compare-and-set read).
 #[inline(never)]
 fn select_lot(stmts: &mut Statements<'_>, lot_id: &str) -> rusqlite::Result<Option<Stored>> {
@@ -496,7 +705,8 @@ fn write_lot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hammerfall_engine::testkit::fixtures::{at, bid_command, english_lot, step, t0};
+    use hammerfall_engine::testkit::fixtures::{Step, at, bid_command, english_lot, step, t0};
+    use hammerfall_ports::Lot;
 
     fn migrated() -> Connection {
         let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
@@ -612,5 +822,153 @@ mod tests {
         let before = snapshot(&conn);
         refused_with(write(&conn, &entry), &repeated);
         assert_eq!(snapshot(&conn), before);
+    }
+
+    /// `n` lots with one bid each, written one by one through `cache`:
+    /// their stored states.
+    fn lots_with_a_bid(conn: &Connection, cache: &mut LotCache, n: usize) -> Vec<Lot> {
+        cache.begin(conn);
+        let mut stmts = Statements::prepare(conn).unwrap_or_else(|e| panic!("{e}"));
+        (0..n)
+            .map(|i| {
+                let created = english_lot(&format!("lot-{i}"), "sam", t0(), None, at(3_600));
+                let command = bid_command("ann", 2_000, &format!("b{i}"));
+                let bid = step(&created.lot, command, &format!("c{i}"), at(60));
+                for commit in [&created.commit, &bid.commit] {
+                    let entry = EncodedCommit::new(commit).unwrap_or_else(|e| panic!("{e}"));
+                    assert!(write_entry(&mut stmts, cache, &entry).is_ok());
+                }
+                bid.lot
+            })
+            .collect()
+    }
+
+    /// A bid of `amount` by `bidder` on each lot (`round` tells the ids
+    /// apart): the steps, not written.
+    fn bids_on(lots: &[Lot], bidder: &str, amount: i64, round: &str) -> Vec<Step> {
+        lots.iter()
+            .enumerate()
+            .map(|(i, lot)| {
+                let command = bid_command(bidder, amount, &format!("{round}-b{i}"));
+                step(lot, command, &format!("{round}-c{i}"), at(61))
+            })
+            .collect()
+    }
+
+    fn encoded<'a>(commits: impl IntoIterator<Item = &'a LotCommit>) -> Vec<EncodedCommit> {
+        commits
+            .into_iter()
+            .map(|c| EncodedCommit::new(c).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    }
+
+    fn together(conn: &Connection, cache: &mut LotCache, entries: &[EncodedCommit]) -> bool {
+        write_together(conn, cache, entries).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn entries_written_together_are_written_as_one_by_one() {
+        let (together_conn, one_by_one) = (migrated(), migrated());
+        let (mut cache_a, mut cache_b) = (LotCache::new(), LotCache::new());
+        let lots = lots_with_a_bid(&together_conn, &mut cache_a, 6);
+        assert_eq!(lots, lots_with_a_bid(&one_by_one, &mut cache_b, 6));
+        assert_eq!(snapshot(&together_conn), snapshot(&one_by_one));
+        // Five bids, and a bid too low on the sixth lot: a command record
+        // with no state change.
+        let mut first = bids_on(&lots, "bob", 3_000, "r1");
+        first[5] = bids_on(&lots[5..], "cy", 1, "low").remove(0);
+        assert!(first[5].commit.lot.is_none());
+        // A second round on top of the first, from the states it left.
+        let after: Vec<Lot> = first.iter().map(|s| s.lot.clone()).collect();
+        let second = bids_on(&after, "dee", 50_000, "r2");
+        let mut stmts = Statements::prepare(&one_by_one).unwrap_or_else(|e| panic!("{e}"));
+        for round in [&first, &second] {
+            let entries = encoded(round.iter().map(|s| &s.commit));
+            assert!(together(&together_conn, &mut cache_a, &entries));
+            for entry in &entries {
+                assert!(write_entry(&mut stmts, &mut cache_b, entry).is_ok());
+            }
+            assert_eq!(snapshot(&together_conn), snapshot(&one_by_one));
+        }
+        // Every record reads back.
+        for record in [&first, &second]
+            .into_iter()
+            .flatten()
+            .flat_map(|s| &s.commit.commands)
+        {
+            let found = crate::queries::command(&together_conn, &record.key)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(found.as_ref(), Some(record));
+        }
+    }
+
+    #[test]
+    fn a_stored_key_sends_entries_back_to_one_by_one_with_nothing_written() {
+        let conn = migrated();
+        let mut cache = LotCache::new();
+        let lots = lots_with_a_bid(&conn, &mut cache, 6);
+        let mut request: Vec<LotCommit> = bids_on(&lots, "ann", 3_000, "r1")
+            .into_iter()
+            .map(|s| s.commit)
+            .collect();
+        // The fourth entry carries the key of lot 3's stored bid (ann's
+        // command "c3").
+        let stored_key = CommandKey {
+            command_id: hammerfall_ports::CommandId::new("c3").unwrap_or_else(|e| panic!("{e}")),
+            ..request[3].commands[0].key.clone()
+        };
+        let stored = crate::queries::command(&conn, &stored_key).unwrap_or_else(|e| panic!("{e}"));
+        assert!(stored.is_some());
+        request[3].commands[0].key = stored_key;
+        let before = snapshot(&conn);
+        assert!(!together(&conn, &mut cache, &encoded(&request)));
+        assert_eq!(snapshot(&conn), before);
+        // The cache was left as it was: the other entries still go
+        // together.
+        request.remove(3);
+        assert!(together(&conn, &mut cache, &encoded(&request)));
+        assert_ne!(snapshot(&conn), before);
+    }
+
+    #[test]
+    fn what_together_does_not_cover_is_left_to_one_by_one() {
+        let conn = migrated();
+        let mut cache = LotCache::new();
+        let lots = lots_with_a_bid(&conn, &mut cache, 6);
+        let request: Vec<LotCommit> = bids_on(&lots, "bob", 3_000, "r1")
+            .into_iter()
+            .map(|s| s.commit)
+            .collect();
+        let before = snapshot(&conn);
+        let mut cases: Vec<(&str, Vec<EncodedCommit>)> = Vec::new();
+        // A lot twice in one request.
+        let mut twice = encoded(&request);
+        twice.push(encoded([&request[0]]).remove(0));
+        cases.push(("a lot twice", twice));
+        // A status change.
+        let mut closing = encoded(&request);
+        if let Some(lot) = closing[2].lot.as_mut() {
+            lot.status = "closed";
+        }
+        cases.push(("a status change", closing));
+        // A record scoped to another lot.
+        let mut foreign = request.clone();
+        foreign[1].commands[0].key.lot_id =
+            Some(hammerfall_ports::LotId::new("lot-9").unwrap_or_else(|e| panic!("{e}")));
+        cases.push(("a foreign key", encoded(&foreign)));
+        // A stale compare-and-set.
+        let mut stale = encoded(&request);
+        stale[4].expected -= 1;
+        cases.push(("a stale sequence", stale));
+        // Too few rows to be worth it.
+        cases.push(("two entries", encoded(&request[..2])));
+        for (what, entries) in &cases {
+            assert!(!together(&conn, &mut cache, entries), "{what}");
+            assert_eq!(snapshot(&conn), before, "{what}");
+        }
+        // A lot the writer does not remember.
+        assert!(!together(&conn, &mut LotCache::new(), &encoded(&request)));
+        assert_eq!(snapshot(&conn), before);
+        assert!(together(&conn, &mut cache, &encoded(&request)));
     }
 }

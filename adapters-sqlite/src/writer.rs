@@ -10,7 +10,7 @@
 //! acknowledgement: its writes are in a committed transaction, durable to
 //! the `synchronous` level the store was opened with.
 
-use crate::commit::{EncodedCommit, LotCache, Statements, write_entry};
+use crate::commit::{EncodedCommit, LotCache, Statements, write_entry, write_together};
 use crate::ledger;
 use crate::open::WAL_AUTOCHECKPOINT_PAGES;
 use hammerfall_ports::{
@@ -253,6 +253,9 @@ fn commit_entries<'c>(
     cache: &mut LotCache,
     entries: &[EncodedCommit],
 ) -> Result<Vec<Result<(), StoreError>>, Abort> {
+    if write_together(conn, cache, entries)? {
+        return Ok(entries.iter().map(|_| Ok(())).collect());
+    }
     let stmts = match stmts {
         Some(stmts) => stmts,
         None => stmts.insert(Statements::prepare(conn)?),
