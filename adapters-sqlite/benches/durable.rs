@@ -9,7 +9,8 @@
 //! dir, which is on the same disk as the build;
 //! `HAMMERFALL_BENCH_KEEP` keeps the files for inspection;
 //! `HAMMERFALL_BENCH_WORKERS` and `HAMMERFALL_BENCH_MAX_BATCH` override the
-//! service's shard count and batch size, default `ServiceConfig::default()`).
+//! service's shard count and batch size, default
+//! `hammerfall_adapters_sqlite::service_config()`, as the server runs it).
 //!
 //! Besides bids/s and latency it prints the process's CPU time per bid
 //! (all threads) and the bytes it wrote per bid: on a machine shared with

@@ -63,8 +63,9 @@ pub fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The service on a store file at `path`, its workers spawned
-/// (`HAMMERFALL_BENCH_WORKERS` and `HAMMERFALL_BENCH_MAX_BATCH` override
+/// The service on a store file at `path`, its workers spawned, shaped as
+/// the server shapes it over SQLite (`hammerfall_adapters_sqlite::service_config`;
+/// `HAMMERFALL_BENCH_WORKERS` and `HAMMERFALL_BENCH_MAX_BATCH` override
 /// the shard count and batch size).
 pub fn service(path: &std::path::Path) -> Svc {
     let store = Arc::new(SqliteStore::open(path).expect("open the store"));
@@ -75,7 +76,7 @@ pub fn service(path: &std::path::Path) -> Svc {
         clock: Arc::new(ManualClock::default()),
         ids: Arc::new(SequentialIds::new()),
     };
-    let defaults = ServiceConfig::default();
+    let defaults = hammerfall_adapters_sqlite::service_config();
     let config = ServiceConfig {
         workers: env_or("HAMMERFALL_BENCH_WORKERS", defaults.workers),
         max_batch: env_or("HAMMERFALL_BENCH_MAX_BATCH", defaults.max_batch),

@@ -104,6 +104,10 @@ async fn run(args: Args, options: HostOptions) -> Result<(), Box<dyn std::error:
                     format!("cannot open the SQLite store {}: {e}", path.display())
                 })?);
             tracing::info!(path = %path.display(), "store: sqlite");
+            let options = HostOptions {
+                service: hammerfall_adapters_sqlite::service_config(),
+                ..options
+            };
             let host = Host::start(store.clone(), store.clone(), options);
             let relay = tokio::spawn(relay_outbox(
                 store,
