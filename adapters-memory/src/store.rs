@@ -80,17 +80,29 @@ struct LotEntry {
 /// history as given, from then on.
 #[derive(Debug)]
 enum BidHistory {
-    /// Exactly the records the lot's events imply.
-    Implied,
+    /// Exactly the records the lot's events imply; the sequence of the
+    /// last of them (0: none yet), so a read never scans the events after
+    /// it (a fixed-price lot's log may be long and hold no bid at all).
+    Implied {
+        /// Sequence of the lot's last `BidAccepted`.
+        last_bid: u64,
+    },
     /// As committed.
     Kept(ChunkedLog<BidRecord>),
+}
+
+/// The sequence of the last record in `bids`, if any.
+fn last_bid(bids: &[BidRecord]) -> Option<u64> {
+    bids.last().map(|b| b.sequence)
 }
 
 impl BidHistory {
     /// A new lot's history: its first entry's `events` and `bids`.
     fn new(events: &[SequencedEvent], bids: Vec<BidRecord>) -> Self {
         if BidRecord::are_implied_by(events, &bids) {
-            Self::Implied
+            Self::Implied {
+                last_bid: last_bid(&bids).unwrap_or(0),
+            }
         } else {
             Self::Kept(bids.into())
         }
@@ -106,8 +118,10 @@ impl BidHistory {
     ) {
         match self {
             Self::Kept(kept) => kept.append(bids),
-            Self::Implied if BidRecord::are_implied_by(events, &bids) => {}
-            Self::Implied => {
+            Self::Implied { last_bid: last } if BidRecord::are_implied_by(events, &bids) => {
+                *last = last_bid(&bids).unwrap_or(*last);
+            }
+            Self::Implied { .. } => {
                 let mut kept: ChunkedLog<BidRecord> = ChunkedLog::default();
                 kept.extend(log.iter().filter_map(BidRecord::implied_by));
                 kept.append(bids);
@@ -718,10 +732,14 @@ impl LotStore for MemoryLotStore {
                 let start = kept.partition_point(|b| b.sequence <= after);
                 page(kept.iter_from(start).cloned(), size)
             }
-            BidHistory::Implied => {
+            BidHistory::Implied { last_bid } => {
                 let start = entry.events.partition_point(|e| e.sequence <= after);
                 let log = entry.events.iter_from(start);
-                page(log.filter_map(BidRecord::implied_by), size)
+                let bids = log.take_while(|e| e.sequence <= *last_bid);
+                let items: Vec<BidRecord> =
+                    bids.filter_map(BidRecord::implied_by).take(size).collect();
+                let more = items.last().is_some_and(|b| b.sequence < *last_bid);
+                (items, more)
             }
         };
         let next_cursor = match items.last() {
@@ -913,7 +931,7 @@ mod tests {
         let implied = {
             let (shard, hash) = store.shard(&lot);
             let entry = shard.lots.get(hash, &lot);
-            entry.map(|e| matches!(e.bids, BidHistory::Implied))
+            entry.map(|e| matches!(e.bids, BidHistory::Implied { .. }))
         };
         assert_eq!(implied, Some(altered.is_none()), "{altered:?}");
         // Every page walk, from the start and from cursors at chunk edges
