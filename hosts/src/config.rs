@@ -86,6 +86,11 @@ pub struct Args {
     /// not exist. For local use; on AWS the template creates it.
     #[arg(long, env = "HAMMERFALL_CREATE_TABLE")]
     pub create_table: bool,
+    /// Sequencer shards (workers). Default: one per core, four per core
+    /// on SQLite (`hammerfall_adapters_sqlite::service_config`), where a
+    /// shard spends most of its time waiting for its group's fsync.
+    #[arg(long, env = "HAMMERFALL_WORKERS")]
+    pub workers: Option<std::num::NonZeroUsize>,
 }
 
 impl Args {
@@ -161,6 +166,18 @@ mod tests {
         );
         let aws = Args::parse_from(["hammerfall-server", "--aws-region", "eu-west-1"]).aws();
         assert_eq!(aws.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn workers_are_a_positive_count_or_the_stores_default() {
+        let none = Args::parse_from(["hammerfall-server"]);
+        assert_eq!(none.workers, None);
+        let three = Args::parse_from(["hammerfall-server", "--workers", "3"]);
+        assert_eq!(three.workers.map(std::num::NonZeroUsize::get), Some(3));
+        for bad in ["0", "-1", "many"] {
+            let refused = Args::try_parse_from(["hammerfall-server", "--workers", bad]);
+            assert!(refused.is_err(), "--workers {bad}");
+        }
     }
 
     #[test]

@@ -56,6 +56,9 @@ fn main() -> ExitCode {
     };
     let mut options = HostOptions::new(auth);
     options.rate_limit = args.rate_limit;
+    if let Some(workers) = args.workers {
+        options.service.workers = workers.get();
+    }
     match runtime.block_on(run(args, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -104,10 +107,10 @@ async fn run(args: Args, options: HostOptions) -> Result<(), Box<dyn std::error:
                     format!("cannot open the SQLite store {}: {e}", path.display())
                 })?);
             tracing::info!(path = %path.display(), "store: sqlite");
-            let options = HostOptions {
-                service: hammerfall_adapters_sqlite::service_config(),
-                ..options
-            };
+            let mut options = options;
+            if args.workers.is_none() {
+                options.service = hammerfall_adapters_sqlite::service_config();
+            }
             let host = Host::start(store.clone(), store.clone(), options);
             let relay = tokio::spawn(relay_outbox(
                 store,
