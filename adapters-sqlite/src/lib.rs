@@ -128,17 +128,20 @@ pub use store::{MAX_COMMIT_BATCH, RelayError, SqliteStore};
 pub use writer::{MAX_GROUP_ENTRIES, WRITER_QUEUE_CAPACITY};
 
 /// Shards per core of [`service_config`].
-pub const SHARDS_PER_CORE: usize = 4;
+pub const SHARDS_PER_CORE: usize = 2;
 
 /// The sequencer shape for a service over this store: [`SHARDS_PER_CORE`]
 /// shards per core, not one. A shard waits for its group's commit (the
 /// writer's transaction and its fsync) before it judges its next batch,
-/// so with one shard per core the writer mostly holds one or two small
-/// requests per transaction while the shards wait; more shards keep more
-/// requests in flight, and each transaction (and fsync) carries more bids.
-/// Measured on 2 cores with `cargo bench -p hammerfall-adapters-sqlite
-/// --bench durable group_commit`: 2 shards 94–102 k durable bids/s,
-/// 4 shards 140 k, 8 shards 145 k, 16 shards 136 k.
+/// so with one shard per core and many clients the writer mostly holds one
+/// or two requests per transaction while the shards wait; more shards keep
+/// more requests in flight. Measured on 2 cores: `cargo bench -p
+/// hammerfall-adapters-sqlite --bench durable group_commit` (2,048
+/// closed-loop clients) did 94–102 k durable bids/s with 2 shards, 140 k
+/// with 4, 145 k with 8, 136 k with 16; the HTTP server under `wrk` with 64
+/// connections (`hosts/README.md`) did 13.8–16.8 k bids/s with 2 shards
+/// (six rounds), 12.6–15.1 k with 4 (two) and 12.0–14.2 k with 8 (six), a
+/// spread as wide as the differences: two per core is the middle.
 pub fn service_config() -> hammerfall_engine::ServiceConfig {
     let defaults = hammerfall_engine::ServiceConfig::default();
     hammerfall_engine::ServiceConfig {

@@ -86,7 +86,7 @@ pub struct Args {
     /// not exist. For local use; on AWS the template creates it.
     #[arg(long, env = "HAMMERFALL_CREATE_TABLE")]
     pub create_table: bool,
-    /// Sequencer shards (workers). Default: one per core, four per core
+    /// Sequencer shards (workers). Default: one per core, two per core
     /// on SQLite (`hammerfall_adapters_sqlite::service_config`), where a
     /// shard spends most of its time waiting for its group's fsync.
     #[arg(long, env = "HAMMERFALL_WORKERS")]
