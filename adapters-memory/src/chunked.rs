@@ -241,6 +241,20 @@ impl<T> From<Vec<T>> for ChunkedLog<T> {
     }
 }
 
+/// Positions (or sequences) around every chunk edge of a log of `n`
+/// elements, from 0 to just past the end, with `extra` ones: where the
+/// logs built on [`ChunkedLog`] are tested.
+#[cfg(test)]
+pub(crate) fn around_chunk_edges(n: u64, extra: &[u64]) -> Vec<u64> {
+    let mut at = vec![0, 1, 2, n.saturating_sub(1), n, n + 1];
+    at.extend_from_slice(extra);
+    let edges = (0..).map(|k| start(k) as u64).take_while(|&s| s <= n);
+    at.extend(edges.flat_map(|s| [s.saturating_sub(1), s, s + 1]));
+    at.sort_unstable();
+    at.dedup();
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -331,22 +331,9 @@ mod tests {
     }
 
     /// Kept counts and starting sequences around the kept log's chunk
-    /// edges (the chunks grow from `FIRST_CHUNK`, doubling, up to a fixed
-    /// size).
+    /// edges.
     fn around_chunk_edges(n: u64) -> Vec<u64> {
-        let mut edges = vec![0, 1, 2, n.saturating_sub(1), n, n + 1, n + 50];
-        let mut start = crate::chunked::FIRST_CHUNK as u64;
-        while start <= n {
-            edges.extend([start - 1, start, start + 1]);
-            start = if start < crate::chunked::LAST_CHUNK as u64 {
-                start * 2
-            } else {
-                start + crate::chunked::LAST_CHUNK as u64
-            };
-        }
-        edges.sort_unstable();
-        edges.dedup();
-        edges
+        crate::chunked::around_chunk_edges(n, &[n + 50])
     }
 
     #[tokio::test]

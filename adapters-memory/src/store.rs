@@ -814,22 +814,10 @@ mod tests {
     use hammerfall_ports::Duration;
     use std::error::Error as _;
 
-    /// Sequences around every chunk edge of a log of `n` events (the event
-    /// at position p has sequence p + 1), from 0 to past the end.
+    /// Sequences around every chunk edge of a log of `n` events (the
+    /// event at position p has sequence p + 1), from 0 to past the end.
     fn around_chunk_edges(n: u64) -> Vec<u64> {
-        let mut edges = vec![0, 1, 2, n - 1, n, n + 1, n + 1000, u64::MAX];
-        let mut start = 0;
-        let mut size = FIRST_CHUNK as u64;
-        while start <= n {
-            edges.extend([start.saturating_sub(1), start, start + 1]);
-            start += size;
-            if start >= FIRST_CHUNK as u64 * 2 {
-                size = (size * 2).min(LAST_CHUNK as u64);
-            }
-        }
-        edges.sort_unstable();
-        edges.dedup();
-        edges
+        crate::chunked::around_chunk_edges(n, &[n + 1000, u64::MAX])
     }
 
     /// A lot with a long log (several fixed-size chunks), committed one
@@ -850,13 +838,7 @@ mod tests {
         let mut events = created.commit.events.clone();
         let mut bids = Vec::new();
         let mut state = created.lot.clone();
-        assert!(
-            store
-                .commit(vec![created.commit])
-                .await
-                .iter()
-                .all(Result::is_ok)
-        );
+        let mut commits = vec![created.commit];
         for i in 0..600 {
             let bidder = if i % 2 == 0 { "bidder-a" } else { "bidder-b" };
             let command = bid_command(bidder, 2_000 + 100_000 * i, &format!("bid-{i}"));
@@ -870,13 +852,11 @@ mod tests {
             events.extend(step.commit.events.iter().cloned());
             bids.extend(step.commit.bids.iter().cloned());
             state = step.lot;
-            assert!(
-                store
-                    .commit(vec![step.commit])
-                    .await
-                    .iter()
-                    .all(Result::is_ok)
-            );
+            commits.push(step.commit);
+        }
+        // One entry per call, in order, as the bids were decided.
+        for commit in commits {
+            assert!(store.commit(vec![commit]).await.iter().all(Result::is_ok));
         }
         assert!(
             events.len() > 2 * LAST_CHUNK + FIRST_CHUNK,
