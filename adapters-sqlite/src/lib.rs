@@ -37,20 +37,25 @@
 //! records runs under a `SAVEPOINT`. An unexpected SQLite error in the
 //! middle of an entry fails the whole group (nothing of it is
 //! acknowledged; every caller may retry). Replies are sent only after
-//! `COMMIT` has returned: an acknowledged command is in a committed
-//! transaction. The WAL is checkpointed after the replies, not inside the
-//! `COMMIT`.
+//! `COMMIT` has returned and, under [`Synchronous::Full`], after an fsync
+//! of the WAL that began after it: an acknowledged command is in a
+//! committed, durable transaction. That fsync runs on a syncer thread of
+//! the store's own while the writer builds the next transaction (one
+//! fsync covers every transaction committed since the last), or on the
+//! writer itself when nothing else is waiting. The WAL is checkpointed
+//! after the replies, not inside the `COMMIT`.
 //!
 //! ## What survives what
 //!
-//! The file is in WAL mode with `synchronous = FULL` by default
-//! ([`Synchronous`]):
+//! The file is in WAL mode; by default ([`Synchronous::Full`]) a
+//! transaction is acknowledged only once its WAL frames are fsynced, as
+//! with SQLite's `synchronous = FULL`:
 //!
 //! | event | acknowledged commands | unacknowledged commands |
 //! |---|---|---|
 //! | process crash (`kill -9`, panic, OOM) | all kept | each entry wholly applied or wholly absent |
-//! | OS crash / power loss, `FULL` | all kept (the WAL was fsynced before the reply) | as above |
-//! | OS crash / power loss, `NORMAL` | the last transactions may be lost, whole | as above |
+//! | OS crash / power loss, `Full` | all kept (the WAL was fsynced before the reply) | as above; a committed transaction may be visible to reads up to one fsync before it is acknowledged, and lost with the power (the outbox relays only fsynced rows) |
+//! | OS crash / power loss, `Normal` | the last transactions may be lost, whole | as above |
 //!
 //! "Wholly applied" means the lot's state, its events (gapless), its bid
 //! records and its command records together (its log rows are also its
@@ -111,6 +116,7 @@ mod queries;
 mod readers;
 mod schema;
 mod store;
+mod syncer;
 mod writer;
 
 pub use codec::{BadRecord, InvalidCommit, InvalidCursor};

@@ -30,17 +30,24 @@ pub struct OutboxEntry {
 }
 
 /// The oldest unacknowledged log rows, at most `limit` (clamped to
-/// 1…[`MAX_OUTBOX_BATCH`]).
-pub(crate) fn pending(conn: &Connection, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+/// 1…[`MAX_OUTBOX_BATCH`]), none past `through` (the last durable
+/// position: events reach the outside world only once they cannot be
+/// lost).
+pub(crate) fn pending(
+    conn: &Connection,
+    limit: usize,
+    through: i64,
+) -> Result<Vec<OutboxEntry>, StoreError> {
     let limit = codec::sql_limit(limit.clamp(1, MAX_OUTBOX_BATCH));
     let rows: Vec<(i64, String, Vec<u8>)> = conn
         .prepare_cached(
             "SELECT g.position, l.id, g.events FROM log g JOIN lots l ON l.key = g.lot
              WHERE g.position > coalesce((SELECT value FROM meta WHERE name = ?1), 0)
+               AND g.position <= ?3
              ORDER BY g.position LIMIT ?2",
         )
         .and_then(|mut s| {
-            s.query_map(rusqlite::params![OUTBOX_POSITION, limit], |r| {
+            s.query_map(rusqlite::params![OUTBOX_POSITION, limit, through], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect()
@@ -70,4 +77,39 @@ pub(crate) fn acknowledge(conn: &Connection, through: i64) -> Result<(), Fail<St
     )?
     .execute(rusqlite::params![OUTBOX_POSITION, through])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_rows_stop_at_the_durable_position() {
+        let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        crate::schema::migrate(&conn, 0).unwrap_or_else(|e| panic!("{e}"));
+        conn.execute(
+            "INSERT INTO lots (key, id, seller, status, sequence, state)
+             VALUES (1, 'lot-1', 'sam', 'open', 3, x'00')",
+            [],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let events = codec::encode_events(&[]).unwrap_or_else(|e| panic!("{e}"));
+        for seq in 1..=3 {
+            conn.execute(
+                "INSERT INTO log (lot, first_sequence, last_sequence, events) VALUES (1, ?1, ?1, ?2)",
+                rusqlite::params![seq, events],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let positions = |through| -> Vec<u64> {
+            pending(&conn, 10, through)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .map(|e| e.position)
+                .collect()
+        };
+        assert_eq!(positions(0), Vec::<u64>::new());
+        assert_eq!(positions(2), vec![1, 2]);
+        assert_eq!(positions(3), vec![1, 2, 3]);
+    }
 }

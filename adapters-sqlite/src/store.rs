@@ -5,11 +5,13 @@
 
 use crate::codec;
 use crate::commit::EncodedCommit;
+use crate::open::Synchronous;
 use crate::open::{OpenError, OpenOptions};
 use crate::outbox::{self, OutboxEntry};
 use crate::queries;
 use crate::readers::ReadPool;
-use crate::writer::{self, CreditDone, CreditOp, Reply, WRITER_QUEUE_CAPACITY, Write};
+use crate::syncer::{self, Durability, WalFile, WalSync};
+use crate::writer::{self, Acknowledge, CreditDone, CreditOp, Reply, WRITER_QUEUE_CAPACITY, Write};
 use hammerfall_ports::{
     BidRecord, CommandKey, CommandRecord, CreditError, CreditLedger, CreditView, Currency, Cursor,
     EventPublisher, Lot, LotCommit, LotCreditOp, LotId, LotQuery, LotStore, Money, Page,
@@ -17,6 +19,7 @@ use hammerfall_ports::{
 };
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Most entries one `commit` call takes; entries beyond it are refused
@@ -34,6 +37,7 @@ pub struct SqliteStore {
     writer: Option<flume::Sender<Write>>,
     writer_thread: Option<JoinHandle<()>>,
     readers: ReadPool,
+    durability: Arc<Durability>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -61,26 +65,53 @@ fn stopped() -> Box<dyn std::error::Error + Send + Sync> {
 
 impl SqliteStore {
     /// Opens (or creates) the store at `path` with the default
-    /// [`OpenOptions`]: `synchronous = FULL`, two readers.
+    /// [`OpenOptions`]: [`Synchronous::Full`] (acknowledged after an
+    /// fsync of the WAL), two readers.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         OpenOptions::default().open(path)
     }
 
+    /// Starts the threads over opened connections. Under
+    /// [`Synchronous::Full`] the WAL is fsynced once first: what a crashed
+    /// process left in it (written, maybe not yet durable) is made durable
+    /// before the outbox relays any of it.
     pub(crate) fn start(
         path: PathBuf,
         writer_conn: Connection,
         readers: Vec<Connection>,
+        synchronous: Synchronous,
+        log_end: i64,
     ) -> std::io::Result<Self> {
+        let durability = Arc::new(Durability::starting_at(log_end));
+        let ack = match synchronous {
+            Synchronous::Normal => Acknowledge::AtCommit,
+            Synchronous::Full => {
+                let wal: Arc<dyn WalSync> = Arc::new(Mutex::new(WalFile::of(&path)));
+                wal.sync()?;
+                let (syncer, inbox) = flume::unbounded();
+                let (shared, synced) = (durability.clone(), wal.clone());
+                let thread = std::thread::Builder::new()
+                    .name("hammerfall-sqlite-sync".into())
+                    .spawn(move || syncer::run(synced, inbox, shared))?;
+                Acknowledge::AfterSync {
+                    syncer,
+                    thread,
+                    wal,
+                }
+            }
+        };
         let readers = ReadPool::start(readers)?;
         let (writer, inbox) = flume::bounded(WRITER_QUEUE_CAPACITY);
+        let shared = durability.clone();
         let writer_thread = std::thread::Builder::new()
             .name("hammerfall-sqlite-writer".into())
-            .spawn(move || writer::run(writer_conn, inbox))?;
+            .spawn(move || writer::run(writer_conn, inbox, ack, shared))?;
         Ok(Self {
             path,
             writer: Some(writer),
             writer_thread: Some(writer_thread),
             readers,
+            durability,
         })
     }
 
@@ -122,7 +153,9 @@ impl SqliteStore {
     /// The oldest committed events not yet acknowledged as published, by
     /// committed entry, in commit order (at most `limit` entries).
     pub async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.read(move |conn| outbox::pending(conn, limit)).await
+        let through = self.durability.log_through();
+        self.read(move |conn| outbox::pending(conn, limit, through))
+            .await
     }
 
     /// Acknowledges the outbox through `position` (inclusive): those

@@ -8,11 +8,16 @@
 //! SAVEPOINT), commits,
 //! and only then answers. An answer is therefore an
 //! acknowledgement: its writes are in a committed transaction, durable to
-//! the `synchronous` level the store was opened with.
+//! the `synchronous` level the store was opened with. Under
+//! `Synchronous::Full` the fsync that makes a group durable is not part of
+//! its `COMMIT`: the group's answers go to the syncer thread (`syncer`),
+//! and the writer builds the next group while the disk works; with
+//! nothing waiting in its inbox, the writer fsyncs and answers itself.
 
 use crate::commit::{EncodedCommit, LotCache, Statements, write_entry, write_together};
 use crate::ledger;
 use crate::open::WAL_AUTOCHECKPOINT_PAGES;
+use crate::syncer::{Committed, Durability, WalSync, settle};
 use hammerfall_ports::{
     CreditError, CreditView, Currency, LotCreditOp, LotId, Money, ParticipantId, StoreError,
 };
@@ -21,6 +26,8 @@ use rusqlite::{Connection, ErrorCode};
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// Most requests (commit entries and ledger operations) one transaction
 /// takes; the rest wait for the next one. Bounds a transaction's size and
@@ -97,8 +104,9 @@ impl Write {
 }
 
 /// A request carried out inside the open transaction, answered once the
-/// transaction's fate is known.
-enum Pending {
+/// transaction's fate is known (and, under `Synchronous::Full`, once the
+/// syncer has made it durable).
+pub(crate) enum Pending {
     Commit(
         Reply<Vec<Result<(), StoreError>>>,
         Vec<Result<(), StoreError>>,
@@ -117,7 +125,7 @@ fn unavailable(why: &str) -> Box<dyn std::error::Error + Send + Sync> {
 impl Pending {
     /// The transaction committed: the results stand. A caller that went
     /// away does not care.
-    fn send(self) {
+    pub(crate) fn send(self) {
         match self {
             Pending::Commit(reply, results) => drop(reply.send(results)),
             Pending::Credit(reply, result) => drop(reply.send(result)),
@@ -125,8 +133,9 @@ impl Pending {
         }
     }
 
-    /// The transaction did not commit: nothing of it happened.
-    fn fail(self, why: &str) {
+    /// The transaction did not commit, or it is not known to be durable:
+    /// the request is not acknowledged.
+    pub(crate) fn fail(self, why: &str) {
         match self {
             Pending::Commit(reply, results) => {
                 let failed = results
@@ -296,8 +305,48 @@ fn apply<'c>(
     }
 }
 
-/// One group: begin, every request, commit, answer.
-fn run_group(conn: &Connection, cache: &mut LotCache, group: Vec<Write>) {
+/// When a committed group is answered.
+pub(crate) enum Acknowledge {
+    /// At its commit: SQLite's own `synchronous` level is the guarantee
+    /// (`Synchronous::Normal`).
+    AtCommit,
+    /// After the syncer thread has fsynced the WAL (`Synchronous::Full`).
+    AfterSync {
+        syncer: flume::Sender<Committed>,
+        thread: JoinHandle<()>,
+        /// The writer syncs inline when its inbox is empty (nothing to
+        /// build meanwhile) and no fsync is in progress: one thread
+        /// hand-off less on a lone client's path.
+        wal: Arc<dyn WalSync>,
+    },
+}
+
+/// The last `log` position, in a group's transaction: how far the outbox
+/// may read once the group is durable. `None` if it cannot be read (the bound
+/// then stays where it was: the relay waits, nothing is lost).
+fn log_end(conn: &Connection) -> Option<i64> {
+    conn.prepare_cached("SELECT coalesce(max(position), 0) FROM log")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .inspect_err(|e| tracing::warn!(error = %e, "could not read the log's end after a commit"))
+        .ok()
+}
+
+/// One group: begin, every request, commit, answer (or hand the answers
+/// to the syncer).
+fn run_group(
+    conn: &Connection,
+    cache: &mut LotCache,
+    group: Vec<Write>,
+    inbox: &flume::Receiver<Write>,
+    ack: &Acknowledge,
+    durability: &Durability,
+) {
+    if let Some(why) = durability.failure() {
+        for write in group {
+            write.fail(why);
+        }
+        return;
+    }
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let why = format!("could not begin a transaction: {e}");
         for write in group {
@@ -322,12 +371,40 @@ fn run_group(conn: &Connection, cache: &mut LotCache, group: Vec<Write>) {
             }
         }
     }
+    // Read inside the transaction: a read after COMMIT would open a read
+    // transaction of its own.
+    let through = match aborted {
+        Some(_) => None,
+        None => log_end(conn),
+    };
     let outcome = match aborted {
         Some(why) => Err(format!("the transaction was rolled back: {why}")),
         None => exec(conn, "COMMIT").map_err(|e| format!("commit failed: {e}")),
     };
     match outcome {
-        Ok(()) => done.into_iter().for_each(Pending::send),
+        Ok(()) => {
+            let through = through.unwrap_or_else(|| durability.log_through());
+            match ack {
+                Acknowledge::AtCommit => {
+                    durability.advance(through);
+                    done.into_iter().for_each(Pending::send);
+                }
+                Acknowledge::AfterSync { syncer, wal, .. } => {
+                    let committed = Committed {
+                        answers: done,
+                        log_through: through,
+                    };
+                    if inbox.is_empty()
+                        && let Some(synced) = wal.try_sync()
+                    {
+                        settle(|| synced, vec![committed], durability);
+                    } else if let Err(flume::SendError(lost)) = syncer.send(committed) {
+                        let why = durability.fail_with("the store's WAL syncer has stopped");
+                        lost.answers.into_iter().for_each(|p| p.fail(why));
+                    }
+                }
+            }
+        }
         Err(why) => {
             cache.forget();
             if !conn.is_autocommit()
@@ -377,7 +454,12 @@ fn checkpoint_if_due(conn: &Connection) {
     clippy::needless_pass_by_value,
     reason = "the writer thread owns its connection and inbox"
 )]
-pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
+pub(crate) fn run(
+    conn: Connection,
+    inbox: flume::Receiver<Write>,
+    ack: Acknowledge,
+    durability: Arc<Durability>,
+) {
     // Replaces SQLite's autocheckpoint (itself a WAL hook): see
     // `checkpoint_if_due`.
     conn.wal_hook(Some(note_wal_frames));
@@ -397,7 +479,8 @@ pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
         // A panic (a bug) must not take the thread down with requests
         // unanswered: their reply senders are dropped, which callers see as
         // "unavailable"; the transaction is rolled back below.
-        if catch_unwind(AssertUnwindSafe(|| run_group(&conn, &mut cache, group))).is_err() {
+        let run = || run_group(&conn, &mut cache, group, &inbox, &ack, &durability);
+        if catch_unwind(AssertUnwindSafe(run)).is_err() {
             tracing::error!("the writer thread panicked in a group commit; rolled back");
             cache.forget();
             if !conn.is_autocommit() {
@@ -405,5 +488,13 @@ pub(crate) fn run(conn: Connection, inbox: flume::Receiver<Write>) {
             }
         }
         checkpoint_if_due(&conn);
+    }
+    // Every committed group answered before the connection closes (its
+    // close checkpoints and removes the WAL the syncer fsyncs).
+    if let Acknowledge::AfterSync { syncer, thread, .. } = ack {
+        drop(syncer);
+        if thread.join().is_err() {
+            tracing::error!("the WAL syncer thread panicked");
+        }
     }
 }
