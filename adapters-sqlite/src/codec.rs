@@ -295,15 +295,22 @@ pub(crate) fn seq_from_sql(value: i64) -> Result<u64, StoreError> {
     })
 }
 
-/// A command key as the `idempotency` table's key columns: the client's
-/// command id, the lot and the submitter, an empty text for "none"
-/// (unambiguous: ids are never empty).
-pub(crate) fn command_key(key: &CommandKey) -> [&str; 3] {
-    [
-        key.command_id.as_str(),
-        key.lot_id.as_ref().map_or("", |l| l.as_str()),
-        key.submitter.as_ref().map_or("", |s| s.as_str()),
-    ]
+/// A command key as the `command_records` table's key: the client's
+/// command id, a zero byte, the lot, a zero byte, the submitter, an empty
+/// text for "none". Unambiguous: ids are never empty and never contain a
+/// zero byte (they are printable). The command id leads, so records of
+/// time-ordered ids append to the table.
+pub(crate) fn command_key(key: &CommandKey) -> Vec<u8> {
+    let command = key.command_id.as_str();
+    let lot = key.lot_id.as_ref().map_or("", |l| l.as_str());
+    let submitter = key.submitter.as_ref().map_or("", |s| s.as_str());
+    let mut bytes = Vec::with_capacity(command.len() + lot.len() + submitter.len() + 2);
+    bytes.extend_from_slice(command.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(lot.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(submitter.as_bytes());
+    bytes
 }
 
 /// A page size as the port defines it: 0 means the default, anything
@@ -371,6 +378,9 @@ mod tests {
             key(None, Some("b"), "c"),
             key(Some("a"), None, "c"),
             key(Some("b"), Some("a"), "c"),
+            key(Some("ab"), None, "c"),
+            key(None, Some("ab"), "c"),
+            key(Some("a"), Some("b"), "c0"),
         ];
         let texts: Vec<_> = keys.iter().map(command_key).collect();
         for (i, a) in texts.iter().enumerate() {

@@ -5,11 +5,11 @@
 //! A refused entry never leaves a write behind, and no entry needs a
 //! savepoint: the compare-and-set is decided before any write, and the
 //! command records are the entry's first writes. Each is inserted with
-//! `ON CONFLICT DO NOTHING`, so the unique key index itself says whether
+//! `ON CONFLICT DO NOTHING`, so the records' B-tree itself says whether
 //! the key exists (no separate lookup): a refused first record has
 //! written nothing, and a refused later one (a stored key, or a key the
 //! entry repeats) deletes the records the entry inserted before it, by
-//! row id, before the entry is refused.
+//! key, before the entry is refused.
 //!
 //! A request of many entries that only move lots the writer knows (a
 //! group commit of bids) is written together instead, a few multi-row
@@ -42,8 +42,10 @@ pub(crate) struct EncodedLot {
 
 /// A command record as it will be written.
 pub(crate) struct EncodedCommand {
-    /// Its key (the row's key columns, and the error's).
+    /// Its key (for the error).
     key: CommandKey,
+    /// Its key as the row's (`codec::command_key`).
+    row_key: Vec<u8>,
     body: Vec<u8>,
 }
 
@@ -140,6 +142,7 @@ impl EncodedCommit {
             .map(|c| {
                 Ok(EncodedCommand {
                     key: c.key.clone(),
+                    row_key: codec::command_key(&c.key),
                     body: codec::encode_command(c)?,
                 })
             })
@@ -294,11 +297,10 @@ impl<'c> Statements<'c> {
             select_lot: conn
                 .prepare_cached("SELECT key, sequence, status, next_due FROM lots WHERE id = ?1")?,
             insert_command: conn.prepare_cached(
-                "INSERT INTO idempotency (command, lot, submitter, body)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (command, lot, submitter) DO NOTHING",
+                "INSERT INTO command_records (key, body) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO NOTHING",
             )?,
-            delete_command: conn.prepare_cached("DELETE FROM idempotency WHERE id = ?1")?,
+            delete_command: conn.prepare_cached("DELETE FROM command_records WHERE key = ?1")?,
             insert_lot: conn.prepare_cached(
                 "INSERT INTO lots (id, seller, status, next_due, sequence, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -372,8 +374,7 @@ pub(crate) fn write_entry(
 /// prepares (and caches) a dozen statements, not one per count.
 const ROWS_PER_STATEMENT: [usize; 4] = [64, 16, 4, 1];
 
-/// Fewest rows for which [`write_together`] is worth its extra read (the
-/// records' largest row id) and its plan.
+/// Fewest rows for which [`write_together`] is worth its plan.
 const TOGETHER_MIN_ROWS: usize = 8;
 
 /// The multi-row statements of [`write_together`], per row count of
@@ -390,8 +391,8 @@ fn row_statements() -> &'static RowStatements {
         RowStatements {
             commands: ROWS_PER_STATEMENT.map(|n| {
                 format!(
-                    "INSERT OR IGNORE INTO idempotency (command, lot, submitter, body) VALUES {}",
-                    values(n, "(?, ?, ?, ?)")
+                    "INSERT OR FAIL INTO command_records (key, body) VALUES {}",
+                    values(n, "(?, ?)")
                 )
             }),
             log: ROWS_PER_STATEMENT.map(|n| {
@@ -405,6 +406,15 @@ fn row_statements() -> &'static RowStatements {
     })
 }
 
+/// A multi-row statement of [`execute_rows`] failed.
+struct Stopped {
+    /// The rows changed before the failure, by earlier statements and by
+    /// the failing one (`INSERT OR FAIL` keeps the rows it inserted
+    /// before its failing row; they come first in its `VALUES`).
+    changed: usize,
+    error: rusqlite::Error,
+}
+
 /// Runs `statements` (one per size of [`ROWS_PER_STATEMENT`]) over
 /// `values`, `columns` per row, largest statements first; the rows they
 /// changed.
@@ -413,7 +423,7 @@ fn execute_rows(
     statements: &[String; 4],
     columns: usize,
     values: &[&dyn rusqlite::ToSql],
-) -> rusqlite::Result<usize> {
+) -> Result<usize, Stopped> {
     let rows = values.len() / columns;
     let (mut done, mut changed) = (0, 0);
     while done < rows {
@@ -423,9 +433,19 @@ fn execute_rows(
             .find(|(n, _)| **n <= rows - done)
             .unwrap_or((&1, &statements[3]));
         let these = &values[done * columns..(done + size) * columns];
-        changed += conn
-            .prepare_cached(sql)?
-            .execute(rusqlite::params_from_iter(these))?;
+        let executed = conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(these)));
+        match executed {
+            Ok(n) => changed += n,
+            Err(error) => {
+                let partial = usize::try_from(conn.changes()).unwrap_or(usize::MAX);
+                return Err(Stopped {
+                    changed: changed.saturating_add(partial),
+                    error,
+                });
+            }
+        }
         done += size;
     }
     Ok(changed)
@@ -476,9 +496,10 @@ fn together_plan(cache: &LotCache, entries: &[EncodedCommit]) -> Option<Vec<Stor
 /// statement's own cost (its cursors, the B-trees descended from their
 /// roots, its end) was a large share of what a bid cost the writer.
 ///
-/// Every entry is written as if alone. The records' keys go in with
-/// `INSERT OR IGNORE`; if any key is stored already, the rows this insert
-/// added are deleted again and false is returned, with nothing written:
+/// Every entry is written as if alone. The records go in with `INSERT OR
+/// FAIL`; if a key is stored already, the statement stops there, the rows
+/// inserted before it (of this and the earlier statements, in order) are
+/// deleted again by key and false is returned, with nothing written:
 /// the caller then writes the entries one by one, which refuses exactly
 /// the entries that hold a stored key. True when every entry is written
 /// (each one's result is `Ok`). An `Err` leaves the transaction in an
@@ -499,34 +520,25 @@ pub(crate) fn write_together(
         return Ok(false);
     };
     let sql = row_statements();
-    let keys: Vec<[&str; 3]> = entries
-        .iter()
-        .flat_map(|e| e.commands.iter().map(|c| codec::command_key(&c.key)))
-        .collect();
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(4 * keys.len());
-    let bodies = entries
-        .iter()
-        .flat_map(|e| e.commands.iter().map(|c| &c.body));
-    for (key, body) in keys.iter().zip(bodies) {
-        values.extend([&key[0] as &dyn rusqlite::ToSql, &key[1], &key[2], body]);
+    let commands = || entries.iter().flat_map(|e| &e.commands);
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(2 * commands().count());
+    for command in commands() {
+        values.extend([&command.row_key as &dyn rusqlite::ToSql, &command.body]);
     }
-    // The records' row ids follow the largest one (`INTEGER PRIMARY KEY`
-    // without AUTOINCREMENT), so what this insert added is the rows past
-    // it. `OR IGNORE` skips a stored key; `OR FAIL` below never rolls a
-    // statement back: neither needs a statement journal (a copy of every
-    // page a multi-row statement touches, which a savepoint would need
-    // too), and any error fails the whole group.
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT max(id) FROM idempotency")?
-        .query_row([], |r| r.get(0))?;
-    let inserted = execute_rows(conn, &sql.commands, 4, &values)?;
-    if inserted != keys.len() {
-        let undone = conn
-            .prepare_cached("DELETE FROM idempotency WHERE id > ?1")?
-            .execute([last.unwrap_or(0)])?;
-        if undone != inserted {
-            return Err(rusqlite::Error::StatementChangedRows(undone));
+    // `OR FAIL` stops at a stored key, keeping the rows inserted before
+    // it; they are deleted again by key. Neither it nor the log's `OR
+    // FAIL` below ever rolls a statement back: no statement journal (a
+    // copy of every page a multi-row statement touches, which a savepoint
+    // would need too), and any other error fails the whole group.
+    if let Err(stopped) = execute_rows(conn, &sql.commands, 2, &values) {
+        if stopped.error.sqlite_error_code() != Some(rusqlite::ErrorCode::ConstraintViolation) {
+            return Err(stopped.error);
         }
+        let mut delete = conn.prepare_cached("DELETE FROM command_records WHERE key = ?1")?;
+        let inserted = commands()
+            .take(stopped.changed)
+            .map(|c| c.row_key.as_slice());
+        delete_commands(|key| delete.execute([key]), inserted)?;
         return Ok(false);
     }
     values.clear();
@@ -543,7 +555,7 @@ pub(crate) fn write_together(
             }
         }
     }
-    execute_rows(conn, &sql.log, 5, &values)?;
+    execute_rows(conn, &sql.log, 5, &values).map_err(|stopped| stopped.error)?;
     let mut update =
         conn.prepare_cached("UPDATE OR FAIL lots SET sequence = ?2, state = ?3 WHERE key = ?1")?;
     for (entry, stored) in entries.iter().zip(&plan) {
@@ -606,22 +618,29 @@ fn duplicate(command: &EncodedCommand) -> Fail<StoreError> {
     Fail::Refused(StoreError::DuplicateCommand(command.key.clone()))
 }
 
-/// Appends a command record: its row id, or None if a record with its
-/// key exists (then nothing was written).
+/// Writes a command record: false if a record with its key exists (then
+/// nothing was written).
 #[inline(never)]
-fn insert_command(
-    stmts: &mut Statements<'_>,
-    command: &EncodedCommand,
-) -> rusqlite::Result<Option<i64>> {
-    let [id, lot, submitter] = codec::command_key(&command.key);
-    match stmts
+fn insert_command(stmts: &mut Statements<'_>, command: &EncodedCommand) -> rusqlite::Result<bool> {
+    let inserted = stmts
         .insert_command
-        .insert(params![id, lot, submitter, command.body])
-    {
-        Ok(row) => Ok(Some(row)),
-        Err(rusqlite::Error::StatementChangedRows(0)) => Ok(None),
-        Err(e) => Err(e),
+        .execute(params![command.row_key, command.body])?;
+    Ok(inserted == 1)
+}
+
+/// Deletes the records `keys` (just inserted: each must be there).
+fn delete_commands<'k>(
+    mut delete: impl FnMut(&[u8]) -> rusqlite::Result<usize>,
+    keys: impl Iterator<Item = &'k [u8]>,
+) -> rusqlite::Result<()> {
+    for key in keys {
+        let deleted = delete(key)?;
+        if deleted != 1 {
+            // Not undone: the group must not commit.
+            return Err(rusqlite::Error::StatementChangedRows(deleted));
+        }
     }
+    Ok(())
 }
 
 /// Appends an entry's command records, its first writes. A key that
@@ -636,27 +655,14 @@ fn insert_commands(
     let Some((first, rest)) = commands.split_first() else {
         return Ok(());
     };
-    let Some(first_row) = insert_command(stmts, first)? else {
+    if !insert_command(stmts, first)? {
         return Err(duplicate(first));
-    };
-    if rest.is_empty() {
-        return Ok(());
     }
-    let mut rows = Vec::with_capacity(commands.len());
-    rows.push(first_row);
-    for command in rest {
-        match insert_command(stmts, command)? {
-            Some(row) => rows.push(row),
-            None => {
-                for row in rows.iter().rev() {
-                    let deleted = stmts.delete_command.execute([row])?;
-                    if deleted != 1 {
-                        // Not undone: the group must not commit.
-                        return Err(Fail::Sql(rusqlite::Error::StatementChangedRows(deleted)));
-                    }
-                }
-                return Err(duplicate(command));
-            }
+    for (i, command) in rest.iter().enumerate() {
+        if !insert_command(stmts, command)? {
+            let inserted = commands[..=i].iter().map(|c| c.row_key.as_slice());
+            delete_commands(|key| stmts.delete_command.execute([key]), inserted)?;
+            return Err(duplicate(command));
         }
     }
     Ok(())
@@ -727,8 +733,7 @@ mod tests {
     fn snapshot(conn: &Connection) -> Vec<String> {
         let mut rows = Vec::new();
         for sql in [
-            "SELECT id || ' ' || command || ' ' || lot || ' ' || submitter || ' ' || hex(body)
-             FROM idempotency ORDER BY id",
+            "SELECT hex(key) || ' ' || hex(body) FROM command_records ORDER BY key",
             "SELECT key || ' ' || sequence || ' ' || status || ' ' || hex(state) FROM lots ORDER BY key",
             "SELECT position || ' ' || lot || ' ' || last_sequence || ' ' || hex(events) FROM log
              ORDER BY position",
@@ -904,30 +909,37 @@ mod tests {
 
     #[test]
     fn a_stored_key_sends_entries_back_to_one_by_one_with_nothing_written() {
-        let conn = migrated();
-        let mut cache = LotCache::new();
-        let lots = lots_with_a_bid(&conn, &mut cache, 6);
-        let mut request: Vec<LotCommit> = bids_on(&lots, "ann", 3_000, "r1")
-            .into_iter()
-            .map(|s| s.commit)
-            .collect();
-        // The fourth entry carries the key of lot 3's stored bid (ann's
-        // command "c3").
-        let stored_key = CommandKey {
-            command_id: hammerfall_ports::CommandId::new("c3").unwrap_or_else(|e| panic!("{e}")),
-            ..request[3].commands[0].key.clone()
-        };
-        let stored = crate::queries::command(&conn, &stored_key).unwrap_or_else(|e| panic!("{e}"));
-        assert!(stored.is_some());
-        request[3].commands[0].key = stored_key;
-        let before = snapshot(&conn);
-        assert!(!together(&conn, &mut cache, &encoded(&request)));
-        assert_eq!(snapshot(&conn), before);
-        // The cache was left as it was: the other entries still go
-        // together.
-        request.remove(3);
-        assert!(together(&conn, &mut cache, &encoded(&request)));
-        assert_ne!(snapshot(&conn), before);
+        // Six records go in as statements of 4, 1 and 1 rows: a stored key
+        // first, inside the first statement, and in each later one (the
+        // rows of the statements before it all inserted).
+        for at in [0, 3, 4, 5] {
+            let conn = migrated();
+            let mut cache = LotCache::new();
+            let lots = lots_with_a_bid(&conn, &mut cache, 6);
+            let mut request: Vec<LotCommit> = bids_on(&lots, "ann", 3_000, "r1")
+                .into_iter()
+                .map(|s| s.commit)
+                .collect();
+            // The entry carries the key of its lot's stored bid (ann's
+            // command "c<at>").
+            let stored_key = CommandKey {
+                command_id: hammerfall_ports::CommandId::new(format!("c{at}"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+                ..request[at].commands[0].key.clone()
+            };
+            let stored =
+                crate::queries::command(&conn, &stored_key).unwrap_or_else(|e| panic!("{e}"));
+            assert!(stored.is_some());
+            request[at].commands[0].key = stored_key;
+            let before = snapshot(&conn);
+            assert!(!together(&conn, &mut cache, &encoded(&request)));
+            assert_eq!(snapshot(&conn), before, "a stored key at record {at}");
+            // The cache was left as it was: the other entries still go
+            // together.
+            request.remove(at);
+            assert!(together(&conn, &mut cache, &encoded(&request)));
+            assert_ne!(snapshot(&conn), before);
+        }
     }
 
     #[test]

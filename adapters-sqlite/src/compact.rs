@@ -917,8 +917,8 @@ mod tests {
                     let body = codec::encode_command_json(record).unwrap_or_else(|e| panic!("{e}"));
                     let n = conn
                         .execute(
-                            "UPDATE idempotency SET body = ?1 WHERE command = ?2",
-                            rusqlite::params![body, record.key.command_id.as_str()],
+                            "UPDATE command_records SET body = ?1 WHERE key = ?2",
+                            rusqlite::params![body, codec::command_key(&record.key)],
                         )
                         .unwrap_or_else(|e| panic!("{e}"));
                     assert_eq!(n, 1);
@@ -931,7 +931,7 @@ mod tests {
             let compact_left: i64 = conn
                 .query_row(
                     "SELECT (SELECT count(*) FROM log WHERE substr(events, 1, 1) = x'01')
-                          + (SELECT count(*) FROM idempotency WHERE substr(body, 1, 1) = x'01')
+                          + (SELECT count(*) FROM command_records WHERE substr(body, 1, 1) = x'01')
                           + (SELECT count(*) FROM lots WHERE substr(state, 1, 1) = x'01')",
                     [],
                     |r| r.get(0),

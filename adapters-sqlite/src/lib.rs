@@ -98,8 +98,8 @@
 //! `(lot, last_sequence)` (at most [`LOG_CHUNK_EVENTS`] events a row); the
 //! listings by `(status, key)` and `(seller, key)` with opaque cursors;
 //! due work by `next_due` (the engine's `next_due(lot)`, kept in an
-//! indexed column); idempotency records appended in commit order and
-//! found by a unique index on `(command id, lot, submitter)`.
+//! indexed column); idempotency records in one B-tree keyed by their
+//! whole key (command id first, so time-ordered ids append).
 //!
 //! ## Performance
 //!

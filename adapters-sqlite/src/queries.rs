@@ -40,45 +40,26 @@ pub(crate) fn command(
     key: &CommandKey,
 ) -> Result<Option<CommandRecord>, StoreError> {
     let mut stmt = command_statement(conn)?;
-    command_with(conn, &mut stmt, key)
+    command_with(&mut stmt, key)
 }
 
 /// The statement [`command_with`] runs: prepared (found in the cache) once
-/// for a batch of lookups, not once per key. It reads the key's index
-/// alone (the row id is in it): most lookups find nothing, and then the
-/// table is never opened.
+/// for a batch of lookups, not once per key.
 pub(crate) fn command_statement(conn: &Connection) -> Result<CachedStatement<'_>, StoreError> {
-    conn.prepare_cached(
-        "SELECT id FROM idempotency WHERE command = ?1 AND lot = ?2 AND submitter = ?3",
-    )
-    .map_err(sql)
+    conn.prepare_cached("SELECT body FROM command_records WHERE key = ?1")
+        .map_err(sql)
 }
 
-/// [`command`] with its statement at hand: the record's row id from the
-/// key's index, then, if there is one, its body by row id.
+/// [`command`] with its statement at hand: one descent of the records'
+/// B-tree by the key.
 pub(crate) fn command_with(
-    conn: &Connection,
     stmt: &mut CachedStatement<'_>,
     key: &CommandKey,
 ) -> Result<Option<CommandRecord>, StoreError> {
-    let found: Option<i64> = {
-        let mut rows = stmt.query(codec::command_key(key)).map_err(sql)?;
-        match rows.next().map_err(sql)? {
-            None => None,
-            Some(row) => Some(row.get(0).map_err(sql)?),
-        }
-    };
-    let Some(id) = found else {
+    let mut rows = stmt.query([codec::command_key(key)]).map_err(sql)?;
+    let Some(row) = rows.next().map_err(sql)? else {
         return Ok(None);
     };
-    let mut body_stmt = conn
-        .prepare_cached("SELECT body FROM idempotency WHERE id = ?1")
-        .map_err(sql)?;
-    let mut rows = body_stmt.query([id]).map_err(sql)?;
-    let row = rows
-        .next()
-        .map_err(sql)?
-        .ok_or_else(|| sql(rusqlite::Error::QueryReturnedNoRows))?;
     let body = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(sql)?;
     codec::decode_command(key, body).map(Some)
 }

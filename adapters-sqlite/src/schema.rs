@@ -154,6 +154,24 @@ const MIGRATIONS: &[&str] = &[
     "
     -- Padded lot states (0x02); no table changes.
     ",
+    // 5: idempotency records in one B-tree keyed by their key. Version 2
+    // kept a row-id table and a unique index on the key: two B-tree
+    // inserts per command, plus the row id. Now the key is one blob
+    // (codec::command_key: the command id, a zero byte, the lot id, a
+    // zero byte, the submitter; ids never contain a zero byte, and an
+    // absent lot or submitter is empty, which no id is), command id first
+    // as before, so time-ordered ids still append.
+    "
+    CREATE TABLE command_records (
+        key  BLOB PRIMARY KEY,
+        body BLOB NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO command_records (key, body)
+    SELECT CAST(command || char(0) || lot || char(0) || submitter AS BLOB), body
+    FROM idempotency
+    ORDER BY 1;
+    DROP TABLE idempotency;
+    ",
 ];
 
 /// Brings a file at `from` up to [`SCHEMA_VERSION`]. Runs inside the
@@ -231,6 +249,7 @@ mod tests {
             assert_eq!(v3.last(), Some(&seq));
             conn.execute("UPDATE lots SET state = ?1", [v3])
                 .unwrap_or_else(|e| panic!("{e}"));
+            records_as_version_4(&conn);
             conn.pragma_update(None, "user_version", 3)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
@@ -297,6 +316,103 @@ mod tests {
         ));
         drop(store);
         at_current_version(&path);
+    }
+
+    /// Puts a file's idempotency records back as versions 2 to 4 kept
+    /// them (a row-id table with a unique index on the key's three
+    /// columns), so migration 5 runs on them again.
+    fn records_as_version_4(conn: &Connection) {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
+            .prepare("SELECT key, body FROM command_records ORDER BY key")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .unwrap_or_else(|e| panic!("{e}"));
+        conn.execute_batch(
+            "DROP TABLE command_records;
+             CREATE TABLE idempotency (
+                 id INTEGER PRIMARY KEY, command TEXT NOT NULL, lot TEXT NOT NULL,
+                 submitter TEXT NOT NULL, body BLOB NOT NULL);
+             CREATE UNIQUE INDEX idempotency_by_key ON idempotency (command, lot, submitter);",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for (key, body) in rows {
+            let text = String::from_utf8(key).unwrap_or_else(|e| panic!("{e}"));
+            let parts: Vec<&str> = text.split('\0').collect();
+            assert_eq!(parts.len(), 3, "a key of three parts");
+            conn.execute(
+                "INSERT INTO idempotency (command, lot, submitter, body) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![parts[0], parts[1], parts[2], body],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_version_4_files_records_are_found_and_still_refuse_their_keys() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("v4.db");
+        let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
+        let war = hammerfall_engine::testkit::fixtures::bidding_war(&created.lot, 3, at(60));
+        let mut records = created.commit.commands.clone();
+        {
+            let store = OpenOptions::default()
+                .open(&path)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut commits = vec![created.commit.clone()];
+            commits.extend(war.iter().map(|s| s.commit.clone()));
+            for commit in commits.iter().skip(1) {
+                records.extend(commit.commands.iter().cloned());
+            }
+            for commit in commits {
+                let results = store.commit(vec![commit]).await;
+                assert!(results.iter().all(Result::is_ok), "{results:?}");
+            }
+        }
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            records_as_version_4(&conn);
+            conn.pragma_update(None, "user_version", 4)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let store = OpenOptions::default()
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(records.len() >= 4);
+        for record in &records {
+            let found = store
+                .command(&record.key)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(found.as_ref(), Some(record));
+        }
+        let last = war
+            .last()
+            .map(|s| &s.lot)
+            .unwrap_or_else(|| panic!("a war"));
+        let mut again = step(
+            last,
+            bid_command("zed", 900_000, "b-again"),
+            "c-again",
+            at(120),
+        );
+        again.commit.commands[0].key = records[1].key.clone();
+        let results = store.commit(vec![again.commit]).await;
+        assert!(
+            matches!(
+                results.as_slice(),
+                [Err(hammerfall_ports::StoreError::DuplicateCommand(_))]
+            ),
+            "{results:?}"
+        );
+        drop(store);
+        let conn = at_current_version(&path);
+        let old: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'idempotency%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old, 0, "the version 4 table and index are dropped");
     }
 
     /// The file, checked to be at this build's schema version.

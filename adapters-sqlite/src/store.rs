@@ -266,7 +266,7 @@ impl LotStore for SqliteStore {
             let tx = conn.unchecked_transaction().map_err(queries::sql)?;
             let mut stmt = queries::command_statement(&tx)?;
             keys.iter()
-                .map(|key| queries::command_with(&tx, &mut stmt, key))
+                .map(|key| queries::command_with(&mut stmt, key))
                 .collect()
         })
         .await
