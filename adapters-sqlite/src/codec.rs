@@ -7,9 +7,9 @@
 
 use crate::compact;
 use hammerfall_ports::{
-    BidRecord, Command, CommandKey, CommandOutcome, CommandRecord, Cursor, DEFAULT_PAGE_SIZE,
-    FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome, ParticipantId,
-    SequencedEvent, Settlement, StoreError, Timestamp,
+    BidRecord, Command, CommandId, CommandKey, CommandOutcome, CommandRecord, Cursor,
+    DEFAULT_PAGE_SIZE, FormatState, Lot, LotId, LotStatus, LotTerms, MAX_PAGE_SIZE, Outcome,
+    ParticipantId, SequencedEvent, Settlement, StoreError, Timestamp,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -313,6 +313,35 @@ pub(crate) fn command_key(key: &CommandKey) -> Vec<u8> {
     bytes
 }
 
+/// The key [`command_key`] made `bytes` from (for a refusal's error: the
+/// writer keeps only the bytes).
+pub(crate) fn key_from_row(bytes: &[u8]) -> Result<CommandKey, StoreError> {
+    let malformed = || {
+        StoreError::Corrupt(Box::new(InvalidCommit {
+            lot_id: String::new(),
+            reason: "malformed command key",
+        }))
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| malformed())?;
+    let mut parts = text.split('\0');
+    let (Some(command), Some(lot), Some(submitter), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    Ok(CommandKey {
+        command_id: CommandId::new(command).map_err(|_| malformed())?,
+        lot_id: match lot {
+            "" => None,
+            lot => Some(LotId::new(lot).map_err(|_| malformed())?),
+        },
+        submitter: match submitter {
+            "" => None,
+            who => Some(ParticipantId::new(who).map_err(|_| malformed())?),
+        },
+    })
+}
+
 /// A page size as the port defines it: 0 means the default, anything
 /// above the maximum is clamped.
 pub(crate) fn page_size(limit: usize) -> usize {
@@ -383,6 +412,16 @@ mod tests {
             key(Some("a"), Some("b"), "c0"),
         ];
         let texts: Vec<_> = keys.iter().map(command_key).collect();
+        for (key, text) in keys.iter().zip(&texts) {
+            assert_eq!(
+                key_from_row(text).unwrap_or_else(|e| panic!("{e}")),
+                *key,
+                "a row key reads back as its key"
+            );
+        }
+        assert!(key_from_row(b"c\0a").is_err());
+        assert!(key_from_row(b"c\0a\0b\0d").is_err());
+        assert!(key_from_row(b"\0a\0b").is_err());
         for (i, a) in texts.iter().enumerate() {
             for b in &texts[i + 1..] {
                 assert_ne!(a, b);

@@ -19,7 +19,7 @@
 use crate::codec::{self, InvalidCommit};
 use crate::writer::Fail;
 use hammerfall_engine::next_due;
-use hammerfall_ports::{CommandKey, LotCommit, StoreError};
+use hammerfall_ports::{LotCommit, StoreError};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 /// Most events, bid records or command records one entry may carry;
@@ -42,10 +42,11 @@ pub(crate) struct EncodedLot {
 
 /// A command record as it will be written.
 pub(crate) struct EncodedCommand {
-    /// Its key (for the error).
-    key: CommandKey,
-    /// Its key as the row's (`codec::command_key`).
+    /// Its key as the row's (`codec::command_key`; a refusal reads the
+    /// key back from it: no second copy of the key crosses to the writer).
     row_key: Vec<u8>,
+    /// Whether the key is scoped to the entry's own lot.
+    in_lot: bool,
     body: Vec<u8>,
 }
 
@@ -141,8 +142,8 @@ impl EncodedCommit {
             .iter()
             .map(|c| {
                 Ok(EncodedCommand {
-                    key: c.key.clone(),
                     row_key: codec::command_key(&c.key),
+                    in_lot: c.key.lot_id.as_ref() == Some(&commit.lot_id),
                     body: codec::encode_command(c)?,
                 })
             })
@@ -474,12 +475,7 @@ fn together_plan(cache: &LotCache, entries: &[EncodedCommit]) -> Option<Vec<Stor
                     && lot.status == stored.status
                     && lot.next_due == stored.next_due
             })
-            && entry.commands.iter().all(|c| {
-                c.key
-                    .lot_id
-                    .as_ref()
-                    .is_some_and(|l| l.as_str() == entry.lot_id)
-            })
+            && entry.commands.iter().all(|c| c.in_lot)
             && lots.insert(entry.lot_id.as_str());
         if !fits {
             return None;
@@ -615,7 +611,9 @@ fn insert_log(stmts: &mut Statements<'_>, key: i64, entry: &EncodedCommit) -> ru
 }
 
 fn duplicate(command: &EncodedCommand) -> Fail<StoreError> {
-    Fail::Refused(StoreError::DuplicateCommand(command.key.clone()))
+    Fail::Refused(
+        codec::key_from_row(&command.row_key).map_or_else(|e| e, StoreError::DuplicateCommand),
+    )
 }
 
 /// Writes a command record: false if a record with its key exists (then
@@ -712,6 +710,7 @@ fn write_lot(
 mod tests {
     use super::*;
     use hammerfall_engine::testkit::fixtures::{Step, at, bid_command, english_lot, step, t0};
+    use hammerfall_ports::CommandKey;
     use hammerfall_ports::Lot;
 
     fn migrated() -> Connection {
