@@ -4,8 +4,9 @@
 //! thread, which fsyncs the WAL file and only then sends them. While it
 //! waits on the disk, the writer builds and commits the next group; one
 //! fsync covers every group committed since the last one. (A writer with
-//! an empty inbox fsyncs and answers by itself, through [`settle`]: a
-//! hand-off would only add a thread wake-up.)
+//! an empty inbox usually fsyncs and answers by itself, through
+//! [`settle`]: a hand-off would only add a thread wake-up; see the
+//! writer's `SyncChoice`.)
 //!
 //! Why this is as durable as SQLite's own `FULL`: a group's WAL frames
 //! were written (`write` returned) before the group reached this thread,

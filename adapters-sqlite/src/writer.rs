@@ -12,7 +12,8 @@
 //! `Synchronous::Full` the fsync that makes a group durable is not part of
 //! its `COMMIT`: the group's answers go to the syncer thread (`syncer`),
 //! and the writer builds the next group while the disk works; with
-//! nothing waiting in its inbox, the writer fsyncs and answers itself.
+//! nothing waiting in its inbox, the writer usually fsyncs and answers
+//! itself (`SyncChoice`).
 
 use crate::commit::{EncodedCommit, LotCache, Statements, write_entry, write_together};
 use crate::ledger;
@@ -315,10 +316,45 @@ pub(crate) enum Acknowledge {
         syncer: flume::Sender<Committed>,
         thread: JoinHandle<()>,
         /// The writer syncs inline when its inbox is empty (nothing to
-        /// build meanwhile) and no fsync is in progress: one thread
-        /// hand-off less on a lone client's path.
+        /// build meanwhile), no fsync is in progress and [`SyncChoice`]
+        /// allows: one thread hand-off less on a lone client's path.
         wal: Arc<dyn WalSync>,
     },
+}
+
+/// Groups the writer hands to the syncer, after one of its own fsyncs
+/// kept requests waiting, before it fsyncs by itself again.
+const HAND_OFFS_AFTER_A_WAIT: u32 = 8;
+
+/// Who fsyncs a group committed with the inbox empty. The writer's own
+/// fsync saves a thread wake-up (a lone client's acknowledgement, and CPU
+/// when both cores are busy), but requests that arrive during it wait for
+/// it: after such an fsync the next [`HAND_OFFS_AFTER_A_WAIT`] of these
+/// groups go to the syncer, then the writer tries again.
+#[derive(Debug, Default)]
+struct SyncChoice {
+    hand_offs_left: u32,
+}
+
+impl SyncChoice {
+    /// True: the writer fsyncs this group itself.
+    fn inline(&mut self, inbox_empty: bool) -> bool {
+        if !inbox_empty {
+            return false;
+        }
+        if self.hand_offs_left > 0 {
+            self.hand_offs_left -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// After the writer's own fsync: whether requests arrived meanwhile.
+    fn after_inline(&mut self, arrived: bool) {
+        if arrived {
+            self.hand_offs_left = HAND_OFFS_AFTER_A_WAIT;
+        }
+    }
 }
 
 /// The last `log` position, in a group's transaction: how far the outbox
@@ -339,6 +375,7 @@ fn run_group(
     group: Vec<Write>,
     inbox: &flume::Receiver<Write>,
     ack: &Acknowledge,
+    choice: &mut SyncChoice,
     durability: &Durability,
 ) {
     if let Some(why) = durability.failure() {
@@ -394,9 +431,10 @@ fn run_group(
                         answers: done,
                         log_through: through,
                     };
-                    if inbox.is_empty()
+                    if choice.inline(inbox.is_empty())
                         && let Some(synced) = wal.try_sync()
                     {
+                        choice.after_inline(!inbox.is_empty());
                         settle(|| synced, vec![committed], durability);
                     } else if let Err(flume::SendError(lost)) = syncer.send(committed) {
                         let why = durability.fail_with("the store's WAL syncer has stopped");
@@ -464,6 +502,7 @@ pub(crate) fn run(
     // `checkpoint_if_due`.
     conn.wal_hook(Some(note_wal_frames));
     let mut cache = LotCache::new();
+    let mut choice = SyncChoice::default();
     while let Ok(first) = inbox.recv() {
         let mut weight = first.weight();
         let mut group = vec![first];
@@ -479,7 +518,17 @@ pub(crate) fn run(
         // A panic (a bug) must not take the thread down with requests
         // unanswered: their reply senders are dropped, which callers see as
         // "unavailable"; the transaction is rolled back below.
-        let run = || run_group(&conn, &mut cache, group, &inbox, &ack, &durability);
+        let run = || {
+            run_group(
+                &conn,
+                &mut cache,
+                group,
+                &inbox,
+                &ack,
+                &mut choice,
+                &durability,
+            );
+        };
         if catch_unwind(AssertUnwindSafe(run)).is_err() {
             tracing::error!("the writer thread panicked in a group commit; rolled back");
             cache.forget();
@@ -496,5 +545,29 @@ pub(crate) fn run(
         if thread.join().is_err() {
             tracing::error!("the WAL syncer thread panicked");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_fsyncs_itself_until_requests_wait_on_it() {
+        let mut choice = SyncChoice::default();
+        // Requests waiting: always the syncer, and no hand-off is used up.
+        assert!(!choice.inline(false));
+        assert!(choice.inline(true));
+        choice.after_inline(false);
+        assert!(choice.inline(true), "nobody waited: again");
+        // Requests arrived during the writer's fsync: the next groups go
+        // to the syncer…
+        choice.after_inline(true);
+        for n in 0..HAND_OFFS_AFTER_A_WAIT {
+            assert!(!choice.inline(false));
+            assert!(!choice.inline(true), "hand-off {n}");
+        }
+        // …then the writer tries again.
+        assert!(choice.inline(true));
     }
 }
