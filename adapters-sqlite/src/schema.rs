@@ -214,23 +214,26 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// A store file at `path` holding `commits`, each committed alone.
+    async fn written(path: &std::path::Path, commits: Vec<hammerfall_ports::LotCommit>) {
+        let store = OpenOptions::default()
+            .open(path)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for commit in commits {
+            let results = store.commit(vec![commit]).await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_version_3_file_with_unpadded_states_opens_reads_and_takes_bids() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("v3.db");
         let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
         let war = hammerfall_engine::testkit::fixtures::bidding_war(&created.lot, 4, at(60));
-        {
-            let store = OpenOptions::default()
-                .open(&path)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let mut commits = vec![created.commit.clone()];
-            commits.extend(war[..2].iter().map(|s| s.commit.clone()));
-            for commit in commits {
-                let results = store.commit(vec![commit]).await;
-                assert!(results.iter().all(Result::is_ok), "{results:?}");
-            }
-        }
+        let mut commits = vec![created.commit.clone()];
+        commits.extend(war[..2].iter().map(|s| s.commit.clone()));
+        written(&path, commits).await;
         // What version 3 wrote: the state unpadded, after 0x01.
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -352,21 +355,10 @@ mod tests {
         let path = dir.path().join("v4.db");
         let created = english_lot("lot-1", "sam", t0(), None, at(3_600));
         let war = hammerfall_engine::testkit::fixtures::bidding_war(&created.lot, 3, at(60));
-        let mut records = created.commit.commands.clone();
-        {
-            let store = OpenOptions::default()
-                .open(&path)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let mut commits = vec![created.commit.clone()];
-            commits.extend(war.iter().map(|s| s.commit.clone()));
-            for commit in commits.iter().skip(1) {
-                records.extend(commit.commands.iter().cloned());
-            }
-            for commit in commits {
-                let results = store.commit(vec![commit]).await;
-                assert!(results.iter().all(Result::is_ok), "{results:?}");
-            }
-        }
+        let mut commits = vec![created.commit.clone()];
+        commits.extend(war.iter().map(|s| s.commit.clone()));
+        let records: Vec<_> = commits.iter().flat_map(|c| c.commands.clone()).collect();
+        written(&path, commits).await;
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
             records_as_version_4(&conn);
