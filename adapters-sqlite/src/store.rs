@@ -11,7 +11,9 @@ use crate::outbox::{self, OutboxEntry};
 use crate::queries;
 use crate::readers::ReadPool;
 use crate::syncer::{self, Durability, WalFile, WalSync};
-use crate::writer::{self, Acknowledge, CreditDone, CreditOp, Reply, WRITER_QUEUE_CAPACITY, Write};
+use crate::writer::{
+    self, Acknowledge, CreditDone, CreditOp, Reply, SyncChoice, WRITER_QUEUE_CAPACITY, Write,
+};
 use hammerfall_ports::{
     BidRecord, CommandKey, CommandRecord, CreditError, CreditLedger, CreditView, Currency, Cursor,
     EventPublisher, Lot, LotCommit, LotCreditOp, LotId, LotQuery, LotStore, Money, Page,
@@ -97,6 +99,7 @@ impl SqliteStore {
                     syncer,
                     thread,
                     wal,
+                    choice: SyncChoice::default(),
                 }
             }
         };

@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// What the writer and the syncer share with the store's readers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Durability {
     /// The last `log` position whose group is durable (and acknowledged):
     /// the outbox relay reads no further.

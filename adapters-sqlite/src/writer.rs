@@ -316,10 +316,41 @@ pub(crate) enum Acknowledge {
         syncer: flume::Sender<Committed>,
         thread: JoinHandle<()>,
         /// The writer syncs inline when its inbox is empty (nothing to
-        /// build meanwhile), no fsync is in progress and [`SyncChoice`]
+        /// build meanwhile), no fsync is in progress and `choice`
         /// allows: one thread hand-off less on a lone client's path.
         wal: Arc<dyn WalSync>,
+        choice: SyncChoice,
     },
+}
+
+impl Acknowledge {
+    /// Answers a committed group now, or once it is durable.
+    fn answer(
+        &mut self,
+        committed: Committed,
+        inbox: &flume::Receiver<Write>,
+        durability: &Durability,
+    ) {
+        match self {
+            Acknowledge::AtCommit => settle(|| Ok(()), vec![committed], durability),
+            Acknowledge::AfterSync {
+                syncer,
+                wal,
+                choice,
+                ..
+            } => {
+                if choice.inline(inbox.is_empty())
+                    && let Some(synced) = wal.try_sync()
+                {
+                    choice.after_inline(!inbox.is_empty());
+                    settle(|| synced, vec![committed], durability);
+                } else if let Err(flume::SendError(lost)) = syncer.send(committed) {
+                    let why = durability.fail_with("the store's WAL syncer has stopped");
+                    lost.answers.into_iter().for_each(|p| p.fail(why));
+                }
+            }
+        }
+    }
 }
 
 /// Groups the writer hands to the syncer, after one of its own fsyncs
@@ -332,7 +363,7 @@ const HAND_OFFS_AFTER_A_WAIT: u32 = 8;
 /// it: after such an fsync the next [`HAND_OFFS_AFTER_A_WAIT`] of these
 /// groups go to the syncer, then the writer tries again.
 #[derive(Debug, Default)]
-struct SyncChoice {
+pub(crate) struct SyncChoice {
     hand_offs_left: u32,
 }
 
@@ -374,8 +405,7 @@ fn run_group(
     cache: &mut LotCache,
     group: Vec<Write>,
     inbox: &flume::Receiver<Write>,
-    ack: &Acknowledge,
-    choice: &mut SyncChoice,
+    ack: &mut Acknowledge,
     durability: &Durability,
 ) {
     if let Some(why) = durability.failure() {
@@ -420,28 +450,11 @@ fn run_group(
     };
     match outcome {
         Ok(()) => {
-            let through = through.unwrap_or_else(|| durability.log_through());
-            match ack {
-                Acknowledge::AtCommit => {
-                    durability.advance(through);
-                    done.into_iter().for_each(Pending::send);
-                }
-                Acknowledge::AfterSync { syncer, wal, .. } => {
-                    let committed = Committed {
-                        answers: done,
-                        log_through: through,
-                    };
-                    if choice.inline(inbox.is_empty())
-                        && let Some(synced) = wal.try_sync()
-                    {
-                        choice.after_inline(!inbox.is_empty());
-                        settle(|| synced, vec![committed], durability);
-                    } else if let Err(flume::SendError(lost)) = syncer.send(committed) {
-                        let why = durability.fail_with("the store's WAL syncer has stopped");
-                        lost.answers.into_iter().for_each(|p| p.fail(why));
-                    }
-                }
-            }
+            let committed = Committed {
+                answers: done,
+                log_through: through.unwrap_or_else(|| durability.log_through()),
+            };
+            ack.answer(committed, inbox, durability);
         }
         Err(why) => {
             cache.forget();
@@ -495,14 +508,13 @@ fn checkpoint_if_due(conn: &Connection) {
 pub(crate) fn run(
     conn: Connection,
     inbox: flume::Receiver<Write>,
-    ack: Acknowledge,
+    mut ack: Acknowledge,
     durability: Arc<Durability>,
 ) {
     // Replaces SQLite's autocheckpoint (itself a WAL hook): see
     // `checkpoint_if_due`.
     conn.wal_hook(Some(note_wal_frames));
     let mut cache = LotCache::new();
-    let mut choice = SyncChoice::default();
     while let Ok(first) = inbox.recv() {
         let mut weight = first.weight();
         let mut group = vec![first];
@@ -519,15 +531,7 @@ pub(crate) fn run(
         // unanswered: their reply senders are dropped, which callers see as
         // "unavailable"; the transaction is rolled back below.
         let run = || {
-            run_group(
-                &conn,
-                &mut cache,
-                group,
-                &inbox,
-                &ack,
-                &mut choice,
-                &durability,
-            );
+            run_group(&conn, &mut cache, group, &inbox, &mut ack, &durability);
         };
         if catch_unwind(AssertUnwindSafe(run)).is_err() {
             tracing::error!("the writer thread panicked in a group commit; rolled back");
